@@ -1,0 +1,164 @@
+package wire
+
+import "time"
+
+// Op names an operation. The daemon decides who may call each one from
+// the caller's SO_PEERCRED uid, never from anything in the request.
+type Op string
+
+// Operations for the PAM module (uid 0, or the user itself).
+const (
+	// OpLoginQuery asks what applies to User at a login: see Action.
+	OpLoginQuery Op = "login.query"
+	// OpLoginVerify checks Code (a TOTP or recovery code) for User.
+	OpLoginVerify Op = "login.verify"
+	// OpLoginEnrollBegin starts an enrollment inside the login
+	// conversation when the policy has enroll_at_login.
+	OpLoginEnrollBegin Op = "login.enroll-begin"
+	// OpLoginEnrollConfirm finishes it with Codes and lets the login in.
+	OpLoginEnrollConfirm Op = "login.enroll-confirm"
+)
+
+// Operations a user runs about itself; User is ignored, the caller's uid names the user.
+const (
+	OpEnrollBegin   Op = "enroll.begin"
+	OpEnrollConfirm Op = "enroll.confirm"
+	OpStatus        Op = "status"
+	OpDisable       Op = "disable"
+	OpRecoveryCodes Op = "recovery-codes"
+)
+
+// Admin operations: uid 0 or a member of admin_group.
+const (
+	OpUsers       Op = "admin.users"
+	OpUserShow    Op = "admin.show"
+	OpUserEnroll  Op = "admin.enroll"
+	OpUserDisable Op = "admin.disable"
+	OpUserUnlock  Op = "admin.unlock"
+	OpUserCheck   Op = "admin.check"
+	OpUserRequire Op = "admin.require"
+	OpUserExempt  Op = "admin.exempt"
+)
+
+// Request is the body of every message a client sends.
+type Request struct {
+	Version int    `json:"v"`
+	Op      Op     `json:"op"`
+	User    string `json:"user,omitempty"`
+	// Code is a TOTP code or a recovery code.
+	Code string `json:"code,omitempty"`
+	// Codes are the consecutive codes that confirm an enrollment.
+	Codes []string `json:"codes,omitempty"`
+	// Service, RHost and TTY describe the login for the audit log.
+	Service string `json:"service,omitempty"`
+	RHost   string `json:"rhost,omitempty"`
+	TTY     string `json:"tty,omitempty"`
+	// Grace overrides the grace period for OpUserRequire ("7d", "12h");
+	// empty means the configured grace_period.
+	Grace string `json:"grace,omitempty"`
+}
+
+// Action tells the PAM module what to do for a login (OpLoginQuery).
+type Action string
+
+// Actions of OpLoginQuery.
+const (
+	// ActionPrompt: ask for a code and send it with OpLoginVerify.
+	ActionPrompt Action = "prompt"
+	// ActionIgnore: totpd does not apply to this user (PAM_IGNORE).
+	ActionIgnore Action = "ignore"
+	// ActionAllow: let the login in without a code (unenrolled, in grace).
+	ActionAllow Action = "allow"
+	// ActionDeny: refuse the login (locked, past the deadline).
+	ActionDeny Action = "deny"
+	// ActionEnroll: run the enrollment conversation (OpLoginEnrollBegin).
+	ActionEnroll Action = "enroll"
+)
+
+// Error codes in Response.Error.Code; clients branch on these, people read Message.
+const (
+	ErrCodeBadRequest  = "bad_request"  // malformed or invalid request
+	ErrCodeVersion     = "version"      // protocol version not spoken
+	ErrCodePermission  = "permission"   // caller may not do this
+	ErrCodeNoUser      = "no_user"      // no such account
+	ErrCodeNotEnrolled = "not_enrolled" // user has no secret
+	ErrCodeNoPending   = "no_pending"   // confirm without a begun enrollment
+	ErrCodeDenied      = "denied"       // wrong code, replay, refused
+	ErrCodeLocked      = "locked"       // too many failures
+	ErrCodeRequired    = "required"     // policy requires the user (disable refused)
+	ErrCodeState       = "state"        // stored state unreadable: denied, admin must look
+	ErrCodeInternal    = "internal"     // disk full, I/O error: denied, nothing recorded
+	ErrCodeBusy        = "busy"         // too many connections
+)
+
+// Error is a refusal: Code for programs, Message for people.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Message is a line the PAM module shows the person logging in.
+type Message struct {
+	// Error selects PAM_ERROR_MSG instead of PAM_TEXT_INFO.
+	Error bool   `json:"error,omitempty"`
+	Text  string `json:"text"`
+}
+
+// Response is the body of every message the daemon sends.
+type Response struct {
+	Version int    `json:"v"`
+	Error   *Error `json:"error,omitempty"`
+	// Messages are for the person logging in or running totpctl.
+	Messages []Message `json:"messages,omitempty"`
+	// Action answers OpLoginQuery.
+	Action Action `json:"action,omitempty"`
+	// Locked is set when a refusal is due to the lockout.
+	Locked bool `json:"locked,omitempty"`
+
+	Status     *Status     `json:"status,omitempty"`
+	Users      []Status    `json:"users,omitempty"`
+	Enrollment *Enrollment `json:"enrollment,omitempty"`
+	Check      *Check      `json:"check,omitempty"`
+}
+
+// Status describes one user, for `totpctl status`, `users` and `user show`.
+type Status struct {
+	User          string     `json:"user"`
+	Enrolled      bool       `json:"enrolled"`
+	Required      bool       `json:"required"`
+	Override      string     `json:"override,omitempty"` // "require" | "exempt" | ""
+	Deadline      *time.Time `json:"deadline"`
+	Locked        bool       `json:"locked"`
+	LockedUntil   *time.Time `json:"locked_until"`
+	Failures      int        `json:"failures"`
+	LastSuccess   *time.Time `json:"last_success"`
+	RecoveryCodes int        `json:"recovery_codes_left"`
+	Pending       bool       `json:"pending_enrollment"`
+	ServerTime    time.Time  `json:"server_time"`
+	DriftSteps    int        `json:"drift_steps"`
+	PeriodSec     int        `json:"period_seconds,omitempty"`
+	StateError    string     `json:"state_error,omitempty"`
+}
+
+// Enrollment is a new secret to give an authenticator app, and, once
+// confirmed, the recovery codes to write down. Secret and RecoveryCodes
+// are shown to their owner once and never logged.
+type Enrollment struct {
+	User          string   `json:"user"`
+	Secret        string   `json:"secret,omitempty"` // Base32
+	URI           string   `json:"uri,omitempty"`
+	RecoveryCodes []string `json:"recovery_codes,omitempty"`
+	ConfirmCodes  int      `json:"confirm_codes,omitempty"`
+}
+
+// Check answers OpUserCheck: whether a code is valid now and, if not,
+// how far off the clock that made it seems to be.
+type Check struct {
+	User       string `json:"user"`
+	Valid      bool   `json:"valid"`
+	DriftSteps *int   `json:"drift_steps"`
+	PeriodSec  int    `json:"period_seconds"`
+	Reason     string `json:"reason,omitempty"`
+}
