@@ -1,0 +1,32 @@
+// Command totpd is the totpd daemon: it holds the TOTP secrets and
+// answers the PAM module and totpctl over a Unix socket. See totpd(8).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/totpd/totpd/daemon"
+)
+
+func main() {
+	fs := flag.NewFlagSet("totpd", flag.ContinueOnError)
+	cfg := fs.String("config", "", "configuration file (default "+daemon.DefaultConfig+")")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		os.Exit(2)
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "totpd: unexpected argument %q; usage: totpd [--config FILE]\n", fs.Arg(0))
+		os.Exit(2)
+	}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	if err := daemon.Run(context.Background(), daemon.Options{ConfigPath: *cfg, Signals: sigs}); err != nil {
+		fmt.Fprintf(os.Stderr, "totpd: %v\n", err)
+		os.Exit(1)
+	}
+}

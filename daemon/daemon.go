@@ -1,0 +1,220 @@
+// Package daemon runs totpd: it loads the configuration and the master
+// key, opens the state, takes its socket from systemd or binds it,
+// serves until told to stop, and reloads the configuration on SIGHUP.
+// systemd activation and sd_notify come in through Options so tests can
+// drive them.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/activation"
+	sddaemon "github.com/coreos/go-systemd/v22/daemon"
+
+	"github.com/totpd/totpd/daemon/audit"
+	"github.com/totpd/totpd/daemon/config"
+	"github.com/totpd/totpd/daemon/engine"
+	"github.com/totpd/totpd/daemon/server"
+	"github.com/totpd/totpd/daemon/store"
+)
+
+// DefaultConfig is where totpd reads its configuration.
+const DefaultConfig = "/etc/totpd/totpd.toml"
+
+// Options are what Run needs from its surroundings; zero fields get the real thing.
+type Options struct {
+	// ConfigPath is the configuration file; "" means DefaultConfig, which
+	// may be missing (defaults apply). A path given explicitly must exist.
+	ConfigPath string
+	// Listeners reports sockets passed by systemd; nil: go-systemd activation.
+	Listeners func() ([]net.Listener, error)
+	// Notify sends an sd_notify state; nil: go-systemd SdNotify.
+	Notify func(state string) error
+	// Signals delivers SIGHUP (reload) and SIGTERM/SIGINT (stop).
+	Signals <-chan os.Signal
+	// Stderr receives log lines; nil: os.Stderr.
+	Stderr io.Writer
+	// Audit records decisions; nil: the journal, or Stderr.
+	Audit audit.Logger
+	// Accounts looks up users; nil: NSS.
+	Accounts engine.Accounts
+	// Now is the clock; nil: time.Now.
+	Now func() time.Time
+	// CredentialsDir is $CREDENTIALS_DIRECTORY; "" reads the environment.
+	CredentialsDir string
+}
+
+// Run starts totpd and serves until ctx is done or a stop signal comes.
+// It reports an error when it cannot start or stops abnormally.
+func Run(ctx context.Context, o Options) error {
+	o.defaults()
+	logf := func(format string, args ...any) { fmt.Fprintf(o.Stderr, "totpd: "+format+"\n", args...) }
+
+	mustExist := o.ConfigPath != ""
+	if o.ConfigPath == "" {
+		o.ConfigPath = DefaultConfig
+	}
+	cfg, err := config.LoadOrDefault(o.ConfigPath, mustExist)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	key, err := store.LoadMasterKey(o.CredentialsDir, cfg.MasterKeyFile)
+	if err != nil {
+		return fmt.Errorf("master key: %w", err)
+	}
+	st, err := store.Open(cfg.StateDir, key, store.Options{})
+	clear(key)
+	if err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			logf("closing the state: %v", err)
+		}
+	}()
+
+	ln, err := listen(o, cfg)
+	if err != nil {
+		return err
+	}
+	eng := engine.New(cfg, st, engine.Options{Accounts: o.Accounts, Audit: o.Audit, Now: o.Now})
+	srv := &server.Server{Engine: eng, Audit: o.Audit}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, ln) }()
+
+	notify(o, logf, "READY=1\nSTATUS=serving on "+ln.Addr().String())
+	logf("ready: serving on %s, state in %s", ln.Addr(), cfg.StateDir)
+	for {
+		select {
+		case <-ctx.Done():
+			notify(o, logf, "STOPPING=1")
+			return <-served
+		case err := <-served:
+			return err
+		case sig := <-o.Signals:
+			if sig == syscall.SIGHUP {
+				cfg = reload(o, logf, eng, cfg)
+				continue
+			}
+			logf("stopping on %v", sig)
+			notify(o, logf, "STOPPING=1")
+			cancel()
+			return <-served
+		}
+	}
+}
+
+// reload applies a new configuration, or keeps the old one and says why.
+// Paths that were opened at start only change with a restart.
+func reload(o Options, logf func(string, ...any), eng *engine.Engine, old config.Config) config.Config {
+	notify(o, logf, "RELOADING=1")
+	defer notify(o, logf, "READY=1")
+	cfg, err := config.LoadOrDefault(o.ConfigPath, o.ConfigPath != DefaultConfig)
+	if err != nil {
+		logf("reload failed, keeping the configuration in force: %v", err)
+		notify(o, logf, "STATUS=reload failed, old configuration kept: "+err.Error())
+		return old
+	}
+	for _, k := range []struct{ name, was, now string }{
+		{"socket", old.Socket, cfg.Socket},
+		{"state_dir", old.StateDir, cfg.StateDir},
+		{"master_key_file", old.MasterKeyFile, cfg.MasterKeyFile},
+	} {
+		if k.was != k.now {
+			logf("reload: %s changed from %q to %q; that takes effect at the next restart", k.name, k.was, k.now)
+		}
+	}
+	cfg.Socket, cfg.StateDir, cfg.MasterKeyFile = old.Socket, old.StateDir, old.MasterKeyFile
+	eng.SetConfig(cfg)
+	logf("reloaded %s", o.ConfigPath)
+	notify(o, logf, "STATUS=configuration reloaded")
+	return cfg
+}
+
+func notify(o Options, logf func(string, ...any), state string) {
+	if err := o.Notify(state); err != nil {
+		logf("sd_notify: %v", err)
+	}
+}
+
+// listen takes the socket systemd passed, or binds cfg.Socket.
+func listen(o Options, cfg config.Config) (net.Listener, error) {
+	lns, err := o.Listeners()
+	if err != nil {
+		return nil, fmt.Errorf("socket activation: %w", err)
+	}
+	for _, l := range lns {
+		if l != nil && l.Addr().Network() == "unix" {
+			return l, nil
+		}
+	}
+	if len(lns) > 0 {
+		return nil, errors.New("socket activation passed no Unix stream socket: check ListenStream= in totpd.socket")
+	}
+	return bind(cfg.Socket)
+}
+
+// bind creates the socket at path, world-connectable: every user must
+// reach the daemon to enroll, and SO_PEERCRED decides what each may do.
+// A stale socket from an earlier run is replaced; anything else at path
+// is an error rather than something to delete.
+func bind(path string) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("creating the socket's directory: %w", err)
+	}
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode()&os.ModeSocket == 0 {
+			return nil, fmt.Errorf("%s exists and is not a socket; remove it or set socket in the config", path)
+		}
+		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("another totpd is already serving on %s", path)
+		}
+		os.Remove(path)
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("binding %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o666); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("making %s connectable: %w", path, err)
+	}
+	return ln, nil
+}
+
+func (o *Options) defaults() {
+	if o.Stderr == nil {
+		o.Stderr = os.Stderr
+	}
+	if o.Listeners == nil {
+		o.Listeners = func() ([]net.Listener, error) { return activation.Listeners() }
+	}
+	if o.Notify == nil {
+		o.Notify = func(state string) error { _, err := sddaemon.SdNotify(false, state); return err }
+	}
+	if o.Audit == nil {
+		if o.Stderr != os.Stderr {
+			o.Audit = audit.NewWriter(o.Stderr)
+		} else {
+			o.Audit = audit.New()
+		}
+	}
+	if o.CredentialsDir == "" {
+		o.CredentialsDir = os.Getenv("CREDENTIALS_DIRECTORY")
+	}
+	if o.Signals == nil {
+		o.Signals = make(chan os.Signal)
+	}
+}

@@ -1,0 +1,157 @@
+package engine
+
+import (
+	"fmt"
+	"github.com/totpd/totpd/daemon/config"
+	"time"
+
+	"github.com/totpd/totpd/daemon/wire"
+	"github.com/totpd/totpd/totp"
+)
+
+// Users lists every user totpd has a record of. A user whose record
+// cannot be read is listed with StateError set rather than left out.
+func (e *Engine) Users(info Info) *wire.Response {
+	names, err := e.store.Users()
+	if err != nil {
+		return e.refuse(info, "", wire.ErrCodeInternal, "cannot list the state directory: "+err.Error(), "list failed")
+	}
+	out := make([]wire.Status, 0, len(names))
+	for _, n := range names {
+		out = append(out, e.showOne(n, info))
+	}
+	e.log(info, "", "ok", fmt.Sprintf("listed %d users", len(out)))
+	return &wire.Response{Version: wire.Version, Users: out}
+}
+
+// showOne reports one user's status without recording or auditing
+// anything; the listing as a whole is audited once.
+func (e *Engine) showOne(name string, info Info) wire.Status {
+	s, unlock, r := e.open(name, info)
+	if r != nil {
+		return wire.Status{User: name, ServerTime: e.now(), StateError: r.msg}
+	}
+	defer unlock()
+	st, err := s.status(false)
+	if err != nil {
+		return wire.Status{User: name, ServerTime: s.now, StateError: err.Error()}
+	}
+	return *st
+}
+
+// Show reports one user for an admin.
+func (e *Engine) Show(user string, info Info) *wire.Response {
+	s, unlock, refusal := e.begin(user, info)
+	if refusal != nil {
+		return refusal
+	}
+	defer unlock()
+	st, err := s.status(false)
+	if err != nil {
+		return s.refuse(wire.ErrCodeInternal, err.Error(), "policy lookup failed")
+	}
+	return s.ok("ok", "show", &wire.Response{Status: st})
+}
+
+// AdminDisable is the lost-phone path: the secret, recovery codes and
+// lockout are cleared and the grace period starts again from now.
+func (e *Engine) AdminDisable(user string, info Info) *wire.Response {
+	s, unlock, refusal := e.begin(user, info)
+	if refusal != nil {
+		return refusal
+	}
+	defer unlock()
+	s.clearSecret()
+	s.unlock()
+	s.rec.FirstRequired = s.now
+	if err := s.save(); err != nil {
+		return s.saveFailed()
+	}
+	return s.ok("ok", "disabled by admin, grace restarted", nil)
+}
+
+// Unlock clears the user's lockout.
+func (e *Engine) Unlock(user string, info Info) *wire.Response {
+	s, unlock, refusal := e.begin(user, info)
+	if refusal != nil {
+		return refusal
+	}
+	defer unlock()
+	s.unlock()
+	if err := s.save(); err != nil {
+		return s.saveFailed()
+	}
+	return s.ok("ok", "unlocked by admin", nil)
+}
+
+// Check says whether code is valid for user now and, if not, which
+// nearby time it belongs to. It changes nothing: no step is used and no
+// failure is counted.
+func (e *Engine) Check(user, code string, info Info) *wire.Response {
+	s, unlock, refusal := e.begin(user, info)
+	if refusal != nil {
+		return refusal
+	}
+	defer unlock()
+	if s.rec.Secret == nil {
+		return s.refuse(wire.ErrCodeNotEnrolled, s.acct.Name+" has no verification code set up", "not enrolled")
+	}
+	p := s.params()
+	c := &wire.Check{User: s.acct.Name, PeriodSec: s.rec.PeriodSec}
+	_, err := p.Validate(s.rec.Secret, code, s.now, totp.ValidateOptions{
+		Window: s.cfg.TOTP.Window, Drift: s.rec.DriftSteps, MaxDrift: MaxDriftSteps, LastStep: s.rec.LastStep,
+	})
+	switch {
+	case err == nil:
+		c.Valid = true
+		c.Reason = "valid now"
+	default:
+		c.Reason = err.Error()
+	}
+	if d, derr := p.Diagnose(s.rec.Secret, code, s.now, totp.DiagnoseSpan); derr == nil && d.Found {
+		c.DriftSteps = &d.Drift
+	}
+	return s.ok("ok", "check: "+map[bool]string{true: "valid", false: "not valid"}[c.Valid], &wire.Response{Check: c})
+}
+
+// Require makes the policy require user whatever the groups say, with
+// its own grace period (empty: grace_period) starting now.
+func (e *Engine) Require(user, grace string, info Info) *wire.Response {
+	var g time.Duration
+	if grace != "" {
+		d, err := config.ParseDuration(grace)
+		if err != nil {
+			return e.refuse(info, user, wire.ErrCodeBadRequest, "--grace "+grace+": "+err.Error(), "bad grace")
+		}
+		g = d
+	}
+	s, unlock, refusal := e.begin(user, info)
+	if refusal != nil {
+		return refusal
+	}
+	defer unlock()
+	s.rec.Override = OverrideRequire
+	s.rec.OverrideGraceSec = int64(g / time.Second)
+	if s.rec.Secret == nil {
+		s.rec.FirstRequired = s.now
+	}
+	if err := s.save(); err != nil {
+		return s.saveFailed()
+	}
+	return s.ok("ok", "required by admin", nil)
+}
+
+// Exempt makes the policy never require user.
+func (e *Engine) Exempt(user string, info Info) *wire.Response {
+	s, unlock, refusal := e.begin(user, info)
+	if refusal != nil {
+		return refusal
+	}
+	defer unlock()
+	s.rec.Override = OverrideExempt
+	s.rec.OverrideGraceSec = 0
+	if err := s.save(); err != nil {
+		return s.saveFailed()
+	}
+	return s.ok("ok", "exempted by admin", nil)
+}

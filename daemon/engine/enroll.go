@@ -1,0 +1,184 @@
+package engine
+
+import (
+	"crypto/subtle"
+	"fmt"
+	"github.com/totpd/totpd/daemon/config"
+	"time"
+
+	"github.com/totpd/totpd/daemon/store"
+	"github.com/totpd/totpd/daemon/wire"
+	"github.com/totpd/totpd/totp"
+)
+
+// PendingTTL is how long a begun enrollment waits for its confirming codes.
+const PendingTTL = time.Hour
+
+// EnrollBegin starts an enrollment for user: a new secret is kept as
+// pending until EnrollConfirm proves the app has it. atLogin is the
+// enroll_at_login path, allowed only when LoginQuery would say enroll.
+func (e *Engine) EnrollBegin(user string, info Info, atLogin bool) *wire.Response {
+	s, unlock, refusal := e.begin(user, info)
+	if refusal != nil {
+		return refusal
+	}
+	defer unlock()
+	if s.rec.Secret != nil {
+		return s.refuse(wire.ErrCodeDenied, fmt.Sprintf("%s is already enrolled. To move to a new phone run `totpctl disable --code CODE` first, or ask an administrator (`totpctl user disable %s`).", s.acct.Name, s.acct.Name), "already enrolled")
+	}
+	if atLogin {
+		if r := s.mayEnrollAtLogin(); r != nil {
+			return r
+		}
+	}
+	p, err := totpParams(s.cfg.TOTP)
+	if err != nil {
+		return s.refuse(wire.ErrCodeInternal, "totpd's [totp] settings are unusable: "+err.Error(), "bad totp config")
+	}
+	secret, err := totp.GenerateSecret(totp.DefaultSecretSize)
+	if err != nil {
+		return s.refuse(wire.ErrCodeInternal, "cannot make a secret: "+err.Error(), "random failed")
+	}
+	s.rec.Pending = &store.Pending{Secret: secret, Algorithm: string(p.Algorithm), Digits: p.Digits,
+		PeriodSec: int(p.Period / time.Second), CreatedAt: s.now}
+	if err := s.save(); err != nil {
+		return s.saveFailed()
+	}
+	en, err := s.enrollment(secret, p)
+	if err != nil {
+		return s.refuse(wire.ErrCodeInternal, err.Error(), "uri failed")
+	}
+	en.ConfirmCodes = s.cfg.Enroll.ConfirmCodes
+	return s.ok("ok", "enrollment begun", &wire.Response{Enrollment: en})
+}
+
+// mayEnrollAtLogin refuses unless the policy sends this login to enrollment.
+func (s *session) mayEnrollAtLogin() *wire.Response {
+	req, err := s.required()
+	if err != nil || !req || !s.cfg.Policy.EnrollAtLogin {
+		return s.refuse(wire.ErrCodePermission, "enrollment at login is not on for this user", "enroll at login not allowed")
+	}
+	if dl, _ := s.deadline(req); s.now.Before(dl) {
+		return s.refuse(wire.ErrCodePermission, "enrollment at login is only for users past their deadline; run `totpctl enroll`", "enroll at login not allowed")
+	}
+	return nil
+}
+
+// enrollment reports the secret and Key URI to show the user.
+func (s *session) enrollment(secret []byte, p totp.Params) (*wire.Enrollment, error) {
+	issuer := s.cfg.EffectiveIssuer()
+	uri, err := totp.Key{Issuer: issuer, Account: s.acct.Name, Secret: secret, Params: p}.URI()
+	if err != nil {
+		return nil, fmt.Errorf("cannot build the otpauth URI (issuer %q): %w", issuer, err)
+	}
+	return &wire.Enrollment{User: s.acct.Name, Secret: totp.EncodeSecret(secret), URI: uri}, nil
+}
+
+// EnrollConfirm finishes a begun enrollment with confirm_codes consecutive
+// codes. The secret becomes active, the codes' steps count as used, and
+// a fresh set of recovery codes is returned once.
+func (e *Engine) EnrollConfirm(user string, codes []string, info Info, atLogin bool) *wire.Response {
+	s, unlock, refusal := e.begin(user, info)
+	if refusal != nil {
+		return refusal
+	}
+	defer unlock()
+	if atLogin {
+		if r := s.mayEnrollAtLogin(); r != nil {
+			return r
+		}
+	}
+	pend := s.rec.Pending
+	if pend == nil || s.now.Sub(pend.CreatedAt) > PendingTTL || s.now.Before(pend.CreatedAt.Add(-time.Minute)) {
+		return s.refuse(wire.ErrCodeNoPending, "There is no enrollment waiting for codes (or it is older than an hour): start again with `totpctl enroll`.", "no pending enrollment")
+	}
+	want := s.cfg.Enroll.ConfirmCodes
+	if len(codes) != want {
+		return s.refuse(wire.ErrCodeBadRequest, fmt.Sprintf("Enrollment needs %d consecutive codes from the app, got %d.", want, len(codes)), "wrong number of codes")
+	}
+	p := totp.Params{Algorithm: totp.Algorithm(pend.Algorithm), Digits: pend.Digits, Period: time.Duration(pend.PeriodSec) * time.Second}
+	last, ok := consecutive(p, pend.Secret, codes, s.now, s.cfg.TOTP.Window)
+	if !ok {
+		return s.refuse(wire.ErrCodeDenied, "Those codes do not match the new key. Check the app's clock, scan the QR code again and type the codes as they appear, one after another.", "confirm codes wrong")
+	}
+	s.rec.Secret, s.rec.Algorithm, s.rec.Digits, s.rec.PeriodSec = pend.Secret, pend.Algorithm, pend.Digits, pend.PeriodSec
+	s.rec.Pending = nil
+	s.rec.EnrolledAt = s.now
+	s.rec.LastStep = last
+	s.rec.DriftSteps = 0
+	s.succeed()
+	rc, err := s.newRecoveryCodes(s.cfg.Recovery.Codes)
+	if err != nil {
+		return s.refuse(wire.ErrCodeInternal, "cannot make recovery codes: "+err.Error(), "random failed")
+	}
+	if err := s.save(); err != nil {
+		return s.saveFailed()
+	}
+	return s.ok("ok", "enrolled", &wire.Response{Enrollment: &wire.Enrollment{User: s.acct.Name, RecoveryCodes: rc}})
+}
+
+// consecutive reports whether codes are the codes of consecutive steps,
+// the first within window steps of now and the last not in the future
+// beyond the window, and the last step.
+func consecutive(p totp.Params, secret []byte, codes []string, now time.Time, window int) (int64, bool) {
+	cur := p.Step(now)
+	for first := cur - int64(window); first <= cur+int64(window); first++ {
+		last := first + int64(len(codes)) - 1
+		if first < 0 || last > cur+int64(window) {
+			continue
+		}
+		match := 1
+		for i, c := range codes {
+			want, err := p.CodeAt(secret, first+int64(i))
+			if err != nil {
+				return 0, false
+			}
+			match &= subtle.ConstantTimeCompare([]byte(want), []byte(c))
+		}
+		if match == 1 {
+			return last, true
+		}
+	}
+	return 0, false
+}
+
+// AdminEnroll makes and activates a secret for user at once, for an
+// administrator to hand over; it replaces any existing one.
+func (e *Engine) AdminEnroll(user string, info Info) *wire.Response {
+	s, unlock, refusal := e.begin(user, info)
+	if refusal != nil {
+		return refusal
+	}
+	defer unlock()
+	p, err := totpParams(s.cfg.TOTP)
+	if err != nil {
+		return s.refuse(wire.ErrCodeInternal, "totpd's [totp] settings are unusable: "+err.Error(), "bad totp config")
+	}
+	secret, err := totp.GenerateSecret(totp.DefaultSecretSize)
+	if err != nil {
+		return s.refuse(wire.ErrCodeInternal, "cannot make a secret: "+err.Error(), "random failed")
+	}
+	en, err := s.enrollment(secret, p)
+	if err != nil {
+		return s.refuse(wire.ErrCodeInternal, err.Error(), "uri failed")
+	}
+	s.rec.Secret, s.rec.Algorithm, s.rec.Digits, s.rec.PeriodSec = secret, string(p.Algorithm), p.Digits, int(p.Period/time.Second)
+	s.rec.Pending = nil
+	s.rec.EnrolledAt = s.now
+	s.rec.LastStep = -1
+	s.rec.DriftSteps = 0
+	s.unlock()
+	if en.RecoveryCodes, err = s.newRecoveryCodes(s.cfg.Recovery.Codes); err != nil {
+		return s.refuse(wire.ErrCodeInternal, "cannot make recovery codes: "+err.Error(), "random failed")
+	}
+	if err := s.save(); err != nil {
+		return s.saveFailed()
+	}
+	return s.ok("ok", "enrolled by admin", &wire.Response{Enrollment: en})
+}
+
+// totpParams reports the [totp] settings as parameters for new secrets.
+func totpParams(c config.TOTP) (totp.Params, error) {
+	p := totp.Params{Algorithm: totp.Algorithm(c.Algorithm), Digits: c.Digits, Period: c.Period.D()}
+	return p, p.Check()
+}

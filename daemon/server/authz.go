@@ -1,0 +1,86 @@
+package server
+
+import (
+	"fmt"
+
+	"github.com/totpd/totpd/daemon/engine"
+	"github.com/totpd/totpd/daemon/wire"
+)
+
+// The peer rules of PRODUCT.md §2, in one place:
+//   - login ops about user U: uid 0, or U itself (screen lockers run as the user);
+//   - self ops: the caller, about itself (the request's user is ignored unless it names someone else, which is refused);
+//   - admin ops: uid 0, or a member of admin_group.
+
+type class int
+
+const (
+	classLogin class = iota
+	classSelf
+	classAdmin
+)
+
+var opClass = map[wire.Op]class{
+	wire.OpLoginQuery: classLogin, wire.OpLoginVerify: classLogin,
+	wire.OpLoginEnrollBegin: classLogin, wire.OpLoginEnrollConfirm: classLogin,
+	wire.OpEnrollBegin: classSelf, wire.OpEnrollConfirm: classSelf, wire.OpStatus: classSelf,
+	wire.OpDisable: classSelf, wire.OpRecoveryCodes: classSelf,
+	wire.OpUsers: classAdmin, wire.OpUserShow: classAdmin, wire.OpUserEnroll: classAdmin,
+	wire.OpUserDisable: classAdmin, wire.OpUserUnlock: classAdmin, wire.OpUserCheck: classAdmin,
+	wire.OpUserRequire: classAdmin, wire.OpUserExempt: classAdmin,
+}
+
+// authorize reports the user the request is about, or a refusal.
+func authorize(e *engine.Engine, p Peer, req *wire.Request) (string, *wire.Error) {
+	cls, ok := opClass[req.Op]
+	if !ok {
+		return "", &wire.Error{Code: wire.ErrCodeBadRequest, Message: fmt.Sprintf("unknown operation %q", req.Op)}
+	}
+	accts := e.Accounts()
+	caller, callerErr := accts.UID(p.UID)
+	switch cls {
+	case classLogin:
+		if p.UID == 0 {
+			return req.User, nil
+		}
+		if callerErr == nil && req.User == caller.Name {
+			return req.User, nil
+		}
+		return "", denied("only root or the user itself may authenticate a user")
+	case classSelf:
+		if callerErr != nil {
+			return "", denied(fmt.Sprintf("uid %d has no account name: %v", p.UID, callerErr))
+		}
+		if req.User != "" && req.User != caller.Name {
+			return "", denied("you can only do this for yourself; administrators use `totpctl user …`")
+		}
+		return caller.Name, nil
+	default:
+		if p.UID == 0 {
+			return req.User, nil
+		}
+		group := e.Config().AdminGroup
+		if callerErr == nil && group != "" {
+			in, err := accts.InGroup(caller, group)
+			if err != nil {
+				return "", &wire.Error{Code: wire.ErrCodeInternal, Message: "cannot check the admin group: " + err.Error()}
+			}
+			if in {
+				return req.User, nil
+			}
+		}
+		return "", denied(fmt.Sprintf("this is an administrator command: run it as root or as a member of the group %q", group))
+	}
+}
+
+func denied(msg string) *wire.Error {
+	return &wire.Error{Code: wire.ErrCodePermission, Message: msg}
+}
+
+// callerName reports a readable name for uid, for the audit log.
+func callerName(e *engine.Engine, uid uint32) string {
+	if a, err := e.Accounts().UID(uid); err == nil {
+		return a.Name
+	}
+	return fmt.Sprintf("uid %d", uid)
+}
