@@ -1,0 +1,535 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/BurntSushi/toml"
+)
+
+// key describes one key of the file: where it lives, how a TOML value
+// becomes a field of Config, and how that field is checked.
+type key struct {
+	table, name string
+	// decode converts, checks and stores a TOML value; its error says what
+	// is wrong with the value, without naming the key.
+	decode func(c *Config, v any) error
+	// validate checks the field as it is in c; its error names the key.
+	validate func(c *Config) error
+}
+
+// label names k in messages: "socket" or "[lockout] max_failures".
+func (k key) label() string { return label(k.table, k.name) }
+
+func label(table, name string) string {
+	if table == "" {
+		return name
+	}
+	return "[" + table + "] " + name
+}
+
+// tables lists the tables of the file, in the order of the file.
+var tables = []string{"totp", "lockout", "policy", "enroll", "recovery"}
+
+// schema lists every key of the file, in the order of the file.
+var schema = []key{
+	field("", "socket", func(c *Config) *string { return &c.Socket }, asString(cleanAbs), checkSocket),
+	field("", "state_dir", func(c *Config) *string { return &c.StateDir }, asString(cleanAbs), checkPath),
+	field("", "master_key_file", func(c *Config) *string { return &c.MasterKeyFile }, asString(cleanAbs), checkPath),
+	field("", "admin_group", func(c *Config) *string { return &c.AdminGroup }, asString(nil), checkAdminGroup),
+	field("", "issuer", func(c *Config) *string { return &c.Issuer }, asString(nil), checkIssuer),
+
+	field("totp", "algorithm", func(c *Config) *string { return &c.TOTP.Algorithm }, asString(strings.ToUpper),
+		oneOf(AlgorithmSHA1, AlgorithmSHA256, AlgorithmSHA512)),
+	field("totp", "digits", func(c *Config) *int { return &c.TOTP.Digits }, asInt, intOneOf(6, 8)),
+	field("totp", "period", func(c *Config) *Duration { return &c.TOTP.Period }, asDuration, checkPeriod),
+	field("totp", "window", func(c *Config) *int { return &c.TOTP.Window }, asInt, intRange(0, MaxWindow)),
+
+	field("lockout", "max_failures", func(c *Config) *int { return &c.Lockout.MaxFailures }, asInt, intRange(1, MaxMaxFailures)),
+	field("lockout", "duration", func(c *Config) *Duration { return &c.Lockout.Duration }, asDuration, nonNegative),
+
+	field("policy", "require", func(c *Config) *string { return &c.Policy.Require }, asString(strings.ToLower),
+		oneOf(RequireNone, RequireAll, RequireGroups)),
+	field("policy", "groups", func(c *Config) *[]string { return &c.Policy.Groups }, asStrings, eachName("group")),
+	field("policy", "exempt_users", func(c *Config) *[]string { return &c.Policy.ExemptUsers }, asStrings, eachName("user")),
+	field("policy", "exempt_groups", func(c *Config) *[]string { return &c.Policy.ExemptGroups }, asStrings, eachName("group")),
+	field("policy", "grace_period", func(c *Config) *Duration { return &c.Policy.GracePeriod }, asDuration, nonNegative),
+	field("policy", "enroll_at_login", func(c *Config) *bool { return &c.Policy.EnrollAtLogin }, asBool, func(bool) error { return nil }),
+
+	field("enroll", "confirm_codes", func(c *Config) *int { return &c.Enroll.ConfirmCodes }, asInt, intOneOf(1, 2)),
+
+	field("recovery", "codes", func(c *Config) *int { return &c.Recovery.Codes }, asInt, intRange(0, MaxRecoveryCodes)),
+}
+
+// field makes the key table.name stored at ptr(c): conv turns the TOML value
+// into a T (or says which type was expected), check accepts or refuses it.
+func field[T any](table, name string, ptr func(*Config) *T, conv func(any) (T, error), check func(T) error) key {
+	return key{
+		table: table,
+		name:  name,
+		decode: func(c *Config, v any) error {
+			t, err := conv(v)
+			if err != nil {
+				return err
+			}
+			if err := check(t); err != nil {
+				return err
+			}
+			*ptr(c) = t
+			return nil
+		},
+		validate: func(c *Config) error {
+			t := *ptr(c)
+			if err := check(t); err != nil {
+				return fmt.Errorf("%s = %s: %w", label(table, name), render(t), err)
+			}
+			return nil
+		},
+	}
+}
+
+// decodeTree stores the values of tree, the decoded file, into c. keys are
+// the file's keys in the order of the file, which is the order of the
+// errors.
+func decodeTree(c *Config, tree map[string]any, keys []toml.Key) []error {
+	var errs []error
+	reported := map[string]bool{}
+	report := func(path []string, err error) {
+		reported[strings.Join(path, "\x00")] = true
+		errs = append(errs, err)
+	}
+	// seen reports whether path or one of its parents was reported already.
+	seen := func(path []string) bool {
+		for i := 1; i <= len(path); i++ {
+			if reported[strings.Join(path[:i], "\x00")] {
+				return true
+			}
+		}
+		return false
+	}
+	for _, kp := range keys {
+		path := []string(kp)
+		if seen(path) {
+			continue
+		}
+		top := path[0]
+		if slices.Contains(tables, top) {
+			tv, ok := tree[top].(map[string]any)
+			if !ok {
+				report(path[:1], fmt.Errorf("[%s] must be a table, written as a [%s] header line followed by its keys, not %s",
+					top, top, typeName(tree[top])))
+				continue
+			}
+			if len(path) == 1 {
+				continue
+			}
+			name := path[1]
+			k, ok := lookup(top, name)
+			if !ok {
+				report(path[:2], unknownKey(top, name, tv[name]))
+				continue
+			}
+			if err := k.decode(c, tv[name]); err != nil {
+				report(path[:2], fmt.Errorf("%s = %s: %w", k.label(), render(tv[name]), err))
+			}
+			continue
+		}
+		k, ok := lookup("", top)
+		if !ok {
+			report(path[:1], unknownKey("", top, tree[top]))
+			continue
+		}
+		if err := k.decode(c, tree[top]); err != nil {
+			report(path[:1], fmt.Errorf("%s = %s: %w", k.label(), render(tree[top]), err))
+		}
+	}
+	return errs
+}
+
+// lookup finds the key table.name of the schema.
+func lookup(table, name string) (key, bool) {
+	for _, k := range schema {
+		if k.table == table && k.name == name {
+			return k, true
+		}
+	}
+	return key{}, false
+}
+
+// unknownKey explains that table.name is not a key of the file, with a hint
+// when the key looks like a known one or belongs in another table.
+func unknownKey(table, name string, v any) error {
+	_, isTable := v.(map[string]any)
+	if table == "" && isTable {
+		return fmt.Errorf("[%s]: unknown table; the tables are [%s]", name, strings.Join(tables, "], ["))
+	}
+	var b strings.Builder
+	b.WriteString(label(table, name) + ": unknown key")
+	// The same key in another table: a top-level key written after a
+	// [table] header, or a table key written before any header.
+	for _, k := range schema {
+		if k.name == name && k.table != table {
+			if k.table == "" {
+				fmt.Fprintf(&b, "; %s is a top-level key and must come before the first [table] header", name)
+			} else {
+				fmt.Fprintf(&b, "; %s belongs in [%s]", name, k.table)
+			}
+			return errors.New(b.String())
+		}
+	}
+	var names []string
+	best, bestDist := "", 3
+	for _, k := range schema {
+		if k.table != table {
+			continue
+		}
+		names = append(names, k.name)
+		if d := editDistance(strings.ToLower(name), k.name); d < bestDist {
+			best, bestDist = k.name, d
+		}
+	}
+	if table == "" {
+		for _, t := range tables {
+			if d := editDistance(strings.ToLower(name), t); d < bestDist {
+				best, bestDist = "["+t+"]", d
+			}
+		}
+	}
+	if best != "" {
+		fmt.Fprintf(&b, " (did you mean %s?)", best)
+	}
+	if table == "" {
+		fmt.Fprintf(&b, "; the top-level keys are %s and the tables [%s]", strings.Join(names, ", "), strings.Join(tables, "], ["))
+	} else {
+		fmt.Fprintf(&b, "; the keys of [%s] are %s", table, strings.Join(names, ", "))
+	}
+	return errors.New(b.String())
+}
+
+// editDistance is the Levenshtein distance of a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// Converters from decoded TOML values (string, int64, float64, bool, []any,
+// map[string]any, times) to field types.
+
+func asString(normalize func(string) string) func(any) (string, error) {
+	return func(v any) (string, error) {
+		s, ok := v.(string)
+		if !ok {
+			return "", fmt.Errorf("must be a string in double quotes, not %s", typeName(v))
+		}
+		if normalize != nil {
+			s = normalize(s)
+		}
+		return s, nil
+	}
+}
+
+func asInt(v any) (int, error) {
+	switch n := v.(type) {
+	case int64:
+		if n < math.MinInt32 || n > math.MaxInt32 {
+			return 0, errors.New("is far out of range")
+		}
+		return int(n), nil
+	case string:
+		if _, err := strconv.Atoi(n); err == nil {
+			return 0, fmt.Errorf("must be an integer, not a string; write it without quotes: %s", n)
+		}
+	}
+	return 0, fmt.Errorf("must be an integer, not %s", typeName(v))
+}
+
+func asBool(v any) (bool, error) {
+	b, ok := v.(bool)
+	if !ok {
+		if s, isStr := v.(string); isStr && (s == "true" || s == "false") {
+			return false, fmt.Errorf("must be true or false without quotes, not a string")
+		}
+		return false, fmt.Errorf("must be true or false, not %s", typeName(v))
+	}
+	return b, nil
+}
+
+func asDuration(v any) (Duration, error) {
+	s, ok := v.(string)
+	if !ok {
+		return 0, fmt.Errorf(`must be a duration in double quotes such as "30s", "15m" or "7d", not %s`, typeName(v))
+	}
+	d, err := ParseDuration(s)
+	if err != nil {
+		return 0, err
+	}
+	return Duration(d), nil
+}
+
+func asStrings(v any) ([]string, error) {
+	list, ok := v.([]any)
+	if !ok {
+		if _, isStr := v.(string); isStr {
+			return nil, errors.New(`must be a list of strings such as ["a", "b"], not a string; write a single name as ["name"]`)
+		}
+		return nil, fmt.Errorf(`must be a list of strings such as ["a", "b"], not %s`, typeName(v))
+	}
+	var out []string // nil for an empty list, as in Default
+	for i, e := range list {
+		s, ok := e.(string)
+		if !ok {
+			return nil, fmt.Errorf("element %d must be a string in double quotes, not %s", i+1, typeName(e))
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// typeName says what kind of TOML value v is, for messages.
+func typeName(v any) string {
+	switch v.(type) {
+	case nil:
+		return "missing"
+	case string:
+		return "a string"
+	case int64:
+		return "an integer"
+	case float64:
+		return "a decimal number"
+	case bool:
+		return "a boolean"
+	case []any:
+		return "a list"
+	case []map[string]any:
+		return "an array of tables"
+	case map[string]any:
+		return "a table"
+	default:
+		return "a date or time"
+	}
+}
+
+// render writes v the way a TOML file would, for messages, cut to a
+// readable length.
+func render(v any) string {
+	var s string
+	switch x := v.(type) {
+	case string:
+		s = strconv.Quote(x)
+	case Duration:
+		s = strconv.Quote(x.String())
+	case []string:
+		q := make([]string, len(x))
+		for i, e := range x {
+			q[i] = strconv.Quote(e)
+		}
+		s = "[" + strings.Join(q, ", ") + "]"
+	case []any:
+		q := make([]string, len(x))
+		for i, e := range x {
+			q[i] = render(e)
+		}
+		s = "[" + strings.Join(q, ", ") + "]"
+	case map[string]any, []map[string]any:
+		s = "{...}"
+	case time.Time:
+		s = x.Format(time.RFC3339Nano)
+	default:
+		s = fmt.Sprint(x)
+	}
+	if len(s) > 80 {
+		cut := 77
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "..."
+	}
+	return s
+}
+
+// Checks of single values. Their errors say what is allowed.
+
+func oneOf(allowed ...string) func(string) error {
+	return func(s string) error {
+		if slices.Contains(allowed, s) {
+			return nil
+		}
+		return fmt.Errorf("must be one of %s", quoteAll(allowed))
+	}
+}
+
+func intOneOf(allowed ...int) func(int) error {
+	return func(n int) error {
+		if slices.Contains(allowed, n) {
+			return nil
+		}
+		s := make([]string, len(allowed))
+		for i, a := range allowed {
+			s[i] = strconv.Itoa(a)
+		}
+		return fmt.Errorf("must be %s", strings.Join(s, " or "))
+	}
+}
+
+func intRange(lo, hi int) func(int) error {
+	return func(n int) error {
+		switch {
+		case n < lo:
+			return fmt.Errorf("must be at least %d (allowed: %d to %d)", lo, lo, hi)
+		case n > hi:
+			return fmt.Errorf("must be at most %d (allowed: %d to %d)", hi, lo, hi)
+		}
+		return nil
+	}
+}
+
+func quoteAll(list []string) string {
+	q := make([]string, len(list))
+	for i, s := range list {
+		q[i] = strconv.Quote(s)
+	}
+	return strings.Join(q, ", ")
+}
+
+func nonNegative(d Duration) error {
+	if d < 0 {
+		return errNegative
+	}
+	return nil
+}
+
+func checkPeriod(d Duration) error {
+	switch {
+	case d.D()%time.Second != 0 || d.D() < MinPeriod:
+		return fmt.Errorf("must be whole seconds from %s to %s; authenticator apps use \"30s\"", Duration(MinPeriod), Duration(MaxPeriod))
+	case d.D() > MaxPeriod:
+		return fmt.Errorf("must be at most %s; authenticator apps use \"30s\"", Duration(MaxPeriod))
+	}
+	return nil
+}
+
+// cleanAbs cleans an absolute path ("/var/lib/totpd/" becomes
+// "/var/lib/totpd"); a relative path is left for checkPath to refuse.
+func cleanAbs(p string) string {
+	if filepath.IsAbs(p) {
+		return filepath.Clean(p)
+	}
+	return p
+}
+
+// checkPath accepts a clean absolute path other than "/".
+func checkPath(p string) error {
+	switch {
+	case p == "":
+		return errors.New("must not be empty; write an absolute path")
+	case strings.IndexByte(p, 0) >= 0:
+		return errors.New("must not contain a NUL character")
+	case !filepath.IsAbs(p):
+		return errors.New("must be an absolute path, starting with /")
+	case filepath.Clean(p) != p:
+		return fmt.Errorf("must be a clean path; write %s", strconv.Quote(filepath.Clean(p)))
+	case p == "/":
+		return errors.New("must not be the root directory")
+	}
+	return nil
+}
+
+func checkSocket(p string) error {
+	if err := checkPath(p); err != nil {
+		return err
+	}
+	if len(p) > MaxSocketPath {
+		return fmt.Errorf("is %d bytes long; a Unix socket path can have at most %d", len(p), MaxSocketPath)
+	}
+	return nil
+}
+
+func checkAdminGroup(g string) error {
+	if g == "" {
+		return nil // root only
+	}
+	return checkName("group", g)
+}
+
+func eachName(kind string) func([]string) error {
+	return func(list []string) error {
+		for _, n := range list {
+			if err := checkName(kind, n); err != nil {
+				return fmt.Errorf("%s: %w", strconv.Quote(n), err)
+			}
+		}
+		return nil
+	}
+}
+
+// checkName accepts what the NSS may call a user or a group: besides the
+// portable names of useradd and groupadd ("totpd-admin", "alice", "adm1n$"),
+// the longer ones of LDAP and Active Directory ("Domain Admins@ad.example").
+// It refuses what can never be one: empty names, numbers (they read as IDs),
+// control characters, the ':' and ',' of /etc/passwd and /etc/group, a
+// leading '-' or space, "." and "..", and over 256 bytes.
+func checkName(kind, n string) error {
+	what := "a valid " + kind + " name"
+	switch {
+	case n == "":
+		return fmt.Errorf("is not %s: it is empty", what)
+	case len(n) > 256:
+		return fmt.Errorf("is not %s: longer than 256 bytes", what)
+	case !utf8.ValidString(n):
+		return fmt.Errorf("is not %s: not valid UTF-8", what)
+	case n == "." || n == "..":
+		return fmt.Errorf("is not %s", what)
+	case strings.Trim(n, "0123456789") == "":
+		return fmt.Errorf("is not %s: a number would be read as an ID; write the name", what)
+	case n[0] == '-' || unicode.IsSpace(rune(n[0])) || strings.TrimRightFunc(n, unicode.IsSpace) != n:
+		return fmt.Errorf("is not %s: it starts with '-' or starts or ends with a space", what)
+	case strings.ContainsAny(n, ":,/"):
+		return fmt.Errorf("is not %s: it contains ':', ',' or '/'", what)
+	case strings.IndexFunc(n, unicode.IsControl) >= 0:
+		return fmt.Errorf("is not %s: it contains a control character", what)
+	}
+	return nil
+}
+
+// checkIssuer accepts a name to show in authenticator apps. The Key URI
+// format forbids ':' in it (it separates the issuer from the account).
+func checkIssuer(s string) error {
+	switch {
+	case s == "":
+		return nil // host name
+	case len(s) > 100:
+		return errors.New("must be at most 100 bytes")
+	case !utf8.ValidString(s):
+		return errors.New("must be valid UTF-8")
+	case strings.Contains(s, ":"):
+		return errors.New("must not contain ':' (authenticator apps read it as the end of the issuer)")
+	case strings.IndexFunc(s, unicode.IsControl) >= 0:
+		return errors.New("must not contain control characters")
+	case strings.TrimSpace(s) != s:
+		return errors.New("must not start or end with a space")
+	}
+	return nil
+}
