@@ -1,0 +1,360 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/totpd/totpd/daemon/wire"
+	"github.com/totpd/totpd/totp"
+)
+
+// maxConfirmAttempts bounds how often the wizard asks again after the
+// daemon refused the codes.
+const maxConfirmAttempts = 3
+
+// maxBadInput bounds how often the wizard re-asks for a code that is not
+// digits of the right length (the daemon never sees those).
+const maxBadInput = 5
+
+// enrollmentJSON is `enroll begin --json`.
+type enrollmentJSON struct {
+	User         string `json:"user"`
+	Secret       string `json:"secret"`
+	URI          string `json:"uri"`
+	ConfirmCodes int    `json:"confirm_codes"`
+}
+
+// recoveryJSON is `enroll confirm --json` and `recovery-codes --json`.
+type recoveryJSON struct {
+	User          string   `json:"user,omitempty"`
+	RecoveryCodes []string `json:"recovery_codes"`
+}
+
+// okJSON is what commands that only act print with --json.
+type okJSON struct {
+	OK bool `json:"ok"`
+}
+
+// uriInfo is what a person adding a key by hand needs from its URI.
+type uriInfo struct {
+	account   string
+	algorithm string
+	digits    int
+	period    int
+}
+
+// parseOTPAuth reads the label and parameters of an otpauth://totp/ URI,
+// with the Key URI format's defaults for missing parameters.
+func parseOTPAuth(uri string) (uriInfo, bool) {
+	u, err := url.Parse(uri)
+	if err != nil || u.Scheme != "otpauth" || u.Host != "totp" {
+		return uriInfo{}, false
+	}
+	q := u.Query()
+	info := uriInfo{
+		account:   strings.TrimPrefix(u.Path, "/"),
+		algorithm: "SHA1",
+		digits:    6,
+		period:    30,
+	}
+	if a := q.Get("algorithm"); a != "" {
+		info.algorithm = strings.ToUpper(a)
+	}
+	if d, err := strconv.Atoi(q.Get("digits")); err == nil && d > 0 {
+		info.digits = d
+	}
+	if p, err := strconv.Atoi(q.Get("period")); err == nil && p > 0 {
+		info.period = p
+	}
+	return info, true
+}
+
+func confirmCount(enr *wire.Enrollment) int {
+	if enr.ConfirmCodes < 1 {
+		return 1
+	}
+	return enr.ConfirmCodes
+}
+
+// printEnrollment shows a key to add to an app: QR code, key, URI.
+func printEnrollment(w io.Writer, enr *wire.Enrollment, style string) error {
+	if style != qrNone {
+		fmt.Fprintln(w, "Scan this QR code with your authenticator app:")
+		fmt.Fprintln(w)
+		if err := renderQR(w, enr.URI, style); err != nil {
+			return err
+		}
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "Or add the account by hand:")
+	} else {
+		fmt.Fprintln(w, "Add this account to your authenticator app:")
+	}
+	if info, ok := parseOTPAuth(enr.URI); ok {
+		if info.account != "" {
+			fmt.Fprintf(w, "  Account: %s\n", info.account)
+		}
+		fmt.Fprintf(w, "  Key:     %s\n", totp.GroupSecret(enr.Secret))
+		fmt.Fprintf(w, "  Type:    time-based (TOTP), %s, %d digits, every %d seconds\n",
+			info.algorithm, info.digits, info.period)
+	} else {
+		fmt.Fprintf(w, "  Key:     %s\n", totp.GroupSecret(enr.Secret))
+	}
+	fmt.Fprintf(w, "  URI:     %s\n", enr.URI)
+	return nil
+}
+
+// printRecoveryCodes shows recovery codes once, with what to do with them.
+func printRecoveryCodes(w io.Writer, codes []string) {
+	fmt.Fprintln(w, "Recovery codes: each one works once, in place of a code, if you lose your phone.")
+	fmt.Fprintln(w)
+	for _, c := range codes {
+		fmt.Fprintf(w, "    %s\n", c)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Store them safely now, in a password manager or on paper, away from the")
+	fmt.Fprintln(w, "phone. They will not be shown again; 'totpctl recovery-codes' makes a new set.")
+}
+
+// normalizeCode removes the spaces apps put inside codes ("123 456").
+func normalizeCode(s string) string {
+	return strings.Join(strings.Fields(s), "")
+}
+
+// plausibleCode reports whether s looks like a TOTP code of digits digits
+// (6 to 8 when unknown).
+func plausibleCode(s string, digits int) bool {
+	if digits > 0 && len(s) != digits {
+		return false
+	}
+	if len(s) < 6 || len(s) > 8 {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func runEnrollWizard(c *cmdCtx, _ []string) error {
+	if c.o.json {
+		return &usageError{msg: "the enroll wizard has no --json; use 'enroll begin --json' and 'enroll confirm --json'", hint: "enroll"}
+	}
+	w := c.out()
+	resp, err := c.call(wire.Request{Op: wire.OpEnrollBegin})
+	if err != nil {
+		return err
+	}
+	enr := resp.Enrollment
+	if enr == nil || enr.Secret == "" || enr.URI == "" {
+		return errors.New("the daemon sent no enrollment")
+	}
+	printMessages(w, c.e.stderr, resp.Messages)
+	if err := printEnrollment(w, enr, c.o.qr); err != nil {
+		return err
+	}
+	digits := 0
+	if info, ok := parseOTPAuth(enr.URI); ok {
+		digits = info.digits
+	}
+	n := confirmCount(enr)
+	fmt.Fprintln(w)
+	if n == 1 {
+		fmt.Fprintln(w, "Then type the code the app shows for this account.")
+	} else {
+		fmt.Fprintf(w, "Then type %d consecutive codes: the one the app shows now, then wait\nfor it to change and type the next.\n", n)
+	}
+	for attempt := 1; ; attempt++ {
+		codes := make([]string, 0, n)
+		for i := 1; i <= n; i++ {
+			code, err := askCode(c, i, n, digits)
+			if err != nil {
+				return err
+			}
+			codes = append(codes, code)
+		}
+		resp, err := c.call(wire.Request{Op: wire.OpEnrollConfirm, Codes: codes})
+		if err == nil {
+			enr := resp.Enrollment
+			fmt.Fprintln(w)
+			if !printMessages(w, c.e.stderr, resp.Messages) {
+				fmt.Fprintln(w, "Enrollment confirmed: your logins now ask for a code from the app.")
+			}
+			if enr != nil && len(enr.RecoveryCodes) > 0 {
+				fmt.Fprintln(w)
+				printRecoveryCodes(w, enr.RecoveryCodes)
+			}
+			return nil
+		}
+		var rf *refusal
+		if attempt < maxConfirmAttempts && errors.As(err, &rf) && rf.err.Code == wire.ErrCodeDenied {
+			fmt.Fprintf(c.e.stderr, "totpctl: %s\n", strings.TrimSpace(rf.err.Message))
+			for _, m := range rf.messages {
+				fmt.Fprintf(c.e.stderr, "totpctl: %s\n", strings.TrimSpace(m.Text))
+			}
+			fmt.Fprintln(w, "Check the account in the app and the phone's clock, then try again with the code shown now.")
+			continue
+		}
+		return err
+	}
+}
+
+// askCode prompts for code i of n until it looks like a code. What was
+// typed is never repeated.
+func askCode(c *cmdCtx, i, n, digits int) (string, error) {
+	prompt := "Code: "
+	if n > 1 {
+		prompt = fmt.Sprintf("Code %d of %d: ", i, n)
+	}
+	want := "6 to 8 digits"
+	if digits > 0 {
+		want = fmt.Sprintf("%d digits", digits)
+	}
+	for bad := 0; ; bad++ {
+		line, err := c.e.readCode(prompt)
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return "", errors.New("no code given: enrollment not confirmed (run 'totpctl enroll' again, or 'totpctl enroll confirm CODE')")
+			}
+			return "", fmt.Errorf("reading the code: %w", err)
+		}
+		code := normalizeCode(line)
+		if plausibleCode(code, digits) {
+			return code, nil
+		}
+		if bad+1 >= maxBadInput {
+			return "", errors.New("no valid code given: enrollment not confirmed")
+		}
+		fmt.Fprintf(c.out(), "That is not a code: the app shows %s. Try again.\n", want)
+	}
+}
+
+func runEnrollBegin(c *cmdCtx, _ []string) error {
+	resp, err := c.call(wire.Request{Op: wire.OpEnrollBegin})
+	if err != nil {
+		return err
+	}
+	enr := resp.Enrollment
+	if enr == nil || enr.Secret == "" || enr.URI == "" {
+		return errors.New("the daemon sent no enrollment")
+	}
+	if c.o.json {
+		return writeJSON(c.out(), enrollmentJSON{
+			User: enr.User, Secret: enr.Secret, URI: enr.URI, ConfirmCodes: confirmCount(enr),
+		})
+	}
+	w := c.out()
+	printMessages(w, c.e.stderr, resp.Messages)
+	if err := printEnrollment(w, enr, c.o.qr); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	if confirmCount(enr) == 1 {
+		fmt.Fprintln(w, "Then finish with: totpctl enroll confirm CODE")
+	} else {
+		fmt.Fprintln(w, "Then finish with two consecutive codes: totpctl enroll confirm CODE1 CODE2")
+	}
+	return nil
+}
+
+func runEnrollConfirm(c *cmdCtx, args []string) error {
+	codes := make([]string, len(args))
+	for i, a := range args {
+		codes[i] = normalizeCode(a)
+	}
+	resp, err := c.call(wire.Request{Op: wire.OpEnrollConfirm, Codes: codes})
+	if err != nil {
+		return err
+	}
+	var rc []string
+	user := ""
+	if resp.Enrollment != nil {
+		rc = resp.Enrollment.RecoveryCodes
+		user = resp.Enrollment.User
+	}
+	if c.o.json {
+		return writeJSON(c.out(), recoveryJSON{User: user, RecoveryCodes: nonNil(rc)})
+	}
+	w := c.out()
+	if !printMessages(w, c.e.stderr, resp.Messages) {
+		fmt.Fprintln(w, "Enrollment confirmed: your logins now ask for a code from the app.")
+	}
+	if len(rc) > 0 {
+		fmt.Fprintln(w)
+		printRecoveryCodes(w, rc)
+	}
+	return nil
+}
+
+// codeArg reports --code, or asks for it without echo on a terminal.
+func codeArg(c *cmdCtx) (string, error) {
+	if code := strings.TrimSpace(c.o.code); code != "" {
+		return code, nil
+	}
+	if !c.e.stdinIsTerminal() {
+		return "", &usageError{msg: c.cmd.path + " needs --code CODE (a current code or a recovery code)", hint: c.cmd.path}
+	}
+	line, err := c.e.readCode("Current code or a recovery code: ")
+	if err != nil {
+		return "", fmt.Errorf("reading the code: %w", err)
+	}
+	code := strings.TrimSpace(line)
+	if code == "" {
+		return "", errors.New("no code given")
+	}
+	return code, nil
+}
+
+func runDisable(c *cmdCtx, _ []string) error {
+	code, err := codeArg(c)
+	if err != nil {
+		return err
+	}
+	resp, err := c.call(wire.Request{Op: wire.OpDisable, Code: code})
+	if err != nil {
+		return err
+	}
+	if c.o.json {
+		return writeJSON(c.out(), okJSON{OK: true})
+	}
+	if !printMessages(c.out(), c.e.stderr, resp.Messages) {
+		fmt.Fprintln(c.out(), "Your TOTP secret is removed: logins no longer ask you for a code.")
+	}
+	return nil
+}
+
+func runRecoveryCodes(c *cmdCtx, _ []string) error {
+	code, err := codeArg(c)
+	if err != nil {
+		return err
+	}
+	resp, err := c.call(wire.Request{Op: wire.OpRecoveryCodes, Code: code})
+	if err != nil {
+		return err
+	}
+	if resp.Enrollment == nil || len(resp.Enrollment.RecoveryCodes) == 0 {
+		return errors.New("the daemon sent no recovery codes")
+	}
+	rc := resp.Enrollment.RecoveryCodes
+	if c.o.json {
+		return writeJSON(c.out(), recoveryJSON{RecoveryCodes: rc})
+	}
+	printMessages(c.out(), c.e.stderr, resp.Messages)
+	fmt.Fprintln(c.out(), "New recovery codes; the old ones no longer work.")
+	fmt.Fprintln(c.out())
+	printRecoveryCodes(c.out(), rc)
+	return nil
+}
+
+// nonNil makes an empty list print as [] rather than null.
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

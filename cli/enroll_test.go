@@ -1,0 +1,77 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"github.com/totpd/totpd/daemon/wire"
+)
+
+// wizardDaemon begins an enrollment asking for confirm codes and accepts
+// the codes in good (refusing others).
+func wizardDaemon(confirm int, good ...string) *fakeDaemon {
+	return &fakeDaemon{answer: func(req wire.Request) *wire.Response {
+		switch req.Op {
+		case wire.OpEnrollBegin:
+			return &wire.Response{Enrollment: &wire.Enrollment{User: "alice", Secret: testSecret, URI: testURI, ConfirmCodes: confirm}}
+		case wire.OpEnrollConfirm:
+			if strings.Join(req.Codes, ",") == strings.Join(good, ",") {
+				return &wire.Response{Enrollment: &wire.Enrollment{User: "alice", RecoveryCodes: testRecovery}}
+			}
+			return refused(wire.ErrCodeDenied, "those codes do not match the new key")
+		}
+		return refused(wire.ErrCodeBadRequest, "unexpected")
+	}}
+}
+
+func TestEnrollWizard(t *testing.T) {
+	f := wizardDaemon(2, "123456", "654321")
+	r := runFake(t, f, "12ab56\n123 456\n654321\n", "enroll", "--qr", "none")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	golden(t, "enroll-wizard.txt", r.stdout)
+	require.Contains(t, r.stdout, "Code 1 of 2: ")
+	require.Contains(t, r.stdout, "Code 2 of 2: ")
+	require.Contains(t, r.stdout, "JBSW Y3DP EHPK 3PXP JBSW Y3DP EHPK 3PXP")
+	require.Contains(t, r.stdout, testURI)
+	for _, c := range testRecovery {
+		require.Contains(t, r.stdout, c)
+	}
+	for _, typed := range []string{"123456", "123 456", "654321", "12ab56"} {
+		require.NotContains(t, r.stdout, typed)
+		require.NotContains(t, r.stderr, typed)
+	}
+	reqs := f.requests()
+	require.Len(t, reqs, 2, "the malformed code never reaches the daemon")
+	require.Equal(t, wire.Request{Op: wire.OpEnrollBegin}, reqs[0])
+	require.Equal(t, wire.Request{Op: wire.OpEnrollConfirm, Codes: []string{"123456", "654321"}}, reqs[1])
+}
+
+func TestEnrollWizardRetry(t *testing.T) {
+	f := wizardDaemon(1, "222222")
+	r := runFake(t, f, "111111\n222222\n", "enroll", "--qr", "utf8")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	require.Equal(t, "totpctl: those codes do not match the new key\n", r.stderr)
+	require.Equal(t, 2, strings.Count(r.stdout, "Code: "))
+	require.Contains(t, r.stdout, "█")
+	require.Contains(t, r.stdout, testRecovery[0])
+
+	// Three refusals end it with exit 1.
+	f = wizardDaemon(1, "999999")
+	r = runFake(t, f, "111111\n222222\n333333\n444444\n", "enroll", "--qr", "none")
+	require.Equal(t, exitFailed, r.code)
+	require.Len(t, f.requests(), 1+maxConfirmAttempts)
+	require.NotContains(t, r.stdout, testRecovery[0])
+
+	// End of input: exit 1, nothing confirmed.
+	f = wizardDaemon(2, "123456", "654321")
+	r = runFake(t, f, "123456\n", "enroll", "--qr", "none")
+	require.Equal(t, exitFailed, r.code)
+	require.Contains(t, r.stderr, "no code given")
+	require.Len(t, f.requests(), 1)
+
+	// The daemon refuses to begin (e.g. not allowed): its message, exit 1.
+	r = runFake(t, fixed(*refused(wire.ErrCodePermission, "enrollment is disabled for root")), "", "enroll")
+	require.Equal(t, exitFailed, r.code)
+	require.Equal(t, "totpctl: enrollment is disabled for root\n", r.stderr)
+}

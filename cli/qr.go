@@ -1,0 +1,234 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	qrcode "github.com/skip2/go-qrcode"
+)
+
+// QR styles for --qr.
+const (
+	qrNone = "none"
+	qrUTF8 = "utf8"
+	qrANSI = "ansi"
+)
+
+// qrWidthBudget is the terminal width a QR code should fit in.
+const qrWidthBudget = 80
+
+// qrQuietZone is the light margin the QR standard asks for, in modules.
+const qrQuietZone = 4
+
+// ANSI SGR sequences for --qr ansi: explicit colours, so the code reads
+// the same on light and dark terminals.
+const (
+	ansiLight = "\x1b[107m" // bright white background
+	ansiDark  = "\x1b[40m"  // black background
+	ansiReset = "\x1b[0m"
+	// Foregrounds for --qr ansi's half blocks.
+	ansiFgLight = "\x1b[97m"
+	ansiFgDark  = "\x1b[30m"
+)
+
+func checkQRStyle(s string) error {
+	switch s {
+	case qrNone, qrUTF8, qrANSI:
+		return nil
+	}
+	return usageErrorf("--qr must be none, utf8 or ansi")
+}
+
+// qrModules encodes content and reports its modules without a quiet zone,
+// true meaning dark. Low error correction keeps the symbol small: a screen
+// is not a damaged label, and bigger modules scan more easily.
+func qrModules(content string) ([][]bool, error) {
+	q, err := qrcode.New(content, qrcode.Low)
+	if err != nil {
+		return nil, fmt.Errorf("making the QR code: %w", err)
+	}
+	q.DisableBorder = true
+	return q.Bitmap(), nil
+}
+
+// withQuietZone reports m surrounded by quiet light modules.
+func withQuietZone(m [][]bool, quiet int) [][]bool {
+	n := len(m) + 2*quiet
+	out := make([][]bool, n)
+	for y := range out {
+		out[y] = make([]bool, n)
+		if y >= quiet && y < quiet+len(m) {
+			copy(out[y][quiet:], m[y-quiet])
+		}
+	}
+	return out
+}
+
+// renderQR writes content as a QR code for a terminal.
+//
+// utf8: one column per module and two modules per line, with the half
+// blocks ▀ ▄ █ and space. Blocks draw the LIGHT modules (and the quiet
+// zone) and spaces leave the DARK modules in the terminal's background
+// colour. This is the convention of `qrencode -t UTF8`: on the usual
+// dark-background terminal it shows dark modules on a light square, the
+// way every scanner expects, and the quiet zone is drawn rather than
+// assumed. On a light-background terminal the code appears inverted; most
+// scanners still read it, and --qr ansi removes the doubt.
+//
+// ansi: explicit black and white colours, so the result does not depend
+// on the terminal's colours. Two spaces a module on a coloured background
+// (no UTF-8 needed) when that fits 80 columns with a quiet zone of 2 or 1
+// modules (the colours draw it, so it need not be wide): versions 1 to 5,
+// URIs up to about 100 bytes. Larger symbols would need 86 columns or more
+// and 40 lines or more, so they are drawn like utf8 but with ▀ coloured
+// explicitly (foreground the top module, background the bottom one).
+func renderQR(w io.Writer, content, style string) error {
+	if style == qrNone {
+		return nil
+	}
+	m, err := qrModules(content)
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	switch style {
+	case qrANSI:
+		quiet := 2
+		if (len(m)+2*quiet)*2 > qrWidthBudget {
+			quiet = 1
+		}
+		if (len(m)+2*quiet)*2 <= qrWidthBudget {
+			writeANSIBlocks(&b, withQuietZone(m, quiet))
+		} else {
+			writeANSIHalfBlocks(&b, withQuietZone(m, quietFor(len(m))))
+		}
+	default:
+		bm := withQuietZone(m, quietFor(len(m)))
+		light := func(y, x int) bool { return y < len(bm) && !bm[y][x] }
+		for y := 0; y < len(bm); y += 2 {
+			for x := range bm[y] {
+				top, bottom := light(y, x), light(y+1, x)
+				switch {
+				case top && bottom:
+					b.WriteString("█")
+				case top:
+					b.WriteString("▀")
+				case bottom:
+					b.WriteString("▄")
+				default:
+					b.WriteString(" ")
+				}
+			}
+			b.WriteString("\n")
+		}
+	}
+	_, err = io.WriteString(w, b.String())
+	return err
+}
+
+// quietFor reports the quiet zone for a symbol of n modules drawn one
+// column a module: the standard 4, or 2 when 4 would pass 80 columns.
+func quietFor(n int) int {
+	if n+2*qrQuietZone > qrWidthBudget {
+		return 2
+	}
+	return qrQuietZone
+}
+
+// writeANSIBlocks draws each module as two spaces on a black or white background.
+func writeANSIBlocks(b *strings.Builder, bm [][]bool) {
+	for _, row := range bm {
+		cur := ""
+		for _, dark := range row {
+			want := ansiLight
+			if dark {
+				want = ansiDark
+			}
+			if want != cur {
+				b.WriteString(want)
+				cur = want
+			}
+			b.WriteString("  ")
+		}
+		b.WriteString(ansiReset + "\n")
+	}
+}
+
+// writeANSIHalfBlocks draws two modules a cell as ▀ with the top module's
+// colour in the foreground and the bottom one's in the background.
+func writeANSIHalfBlocks(b *strings.Builder, bm [][]bool) {
+	for y := 0; y < len(bm); y += 2 {
+		cur := ""
+		for x := range bm[y] {
+			top := bm[y][x]
+			bottom := false // below the last row: light
+			if y+1 < len(bm) {
+				bottom = bm[y+1][x]
+			}
+			fg, bg := ansiFgLight, ansiLight
+			if top {
+				fg = ansiFgDark
+			}
+			if bottom {
+				bg = ansiDark
+			}
+			if want := fg + bg; want != cur {
+				b.WriteString(want)
+				cur = want
+			}
+			b.WriteString("▀")
+		}
+		b.WriteString(ansiReset + "\n")
+	}
+}
+
+// pngScale is the least number of pixels per module in a PNG.
+const pngScale = 8
+
+// writeQRPNG writes content as a PNG QR code to path with mode 0600 (it
+// holds a secret), replacing any file there atomically. Medium error
+// correction: a PNG may be printed and handed over.
+func writeQRPNG(path, content string) error {
+	q, err := qrcode.New(content, qrcode.Medium)
+	if err != nil {
+		return fmt.Errorf("making the QR code: %w", err)
+	}
+	// A whole number of pixels per module keeps every module the same size.
+	n := len(q.Bitmap())
+	scale := max(pngScale, (256+n-1)/n)
+	img, err := q.PNG(-scale)
+	if err != nil {
+		return fmt.Errorf("making the QR code: %w", err)
+	}
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".totpctl-qr-*.png") // created 0600
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	tmp := f.Name()
+	fail := func(err error) error {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := f.Chmod(0o600); err != nil {
+		return fail(err)
+	}
+	if _, err := f.Write(img); err != nil {
+		return fail(err)
+	}
+	if err := f.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := f.Close(); err != nil {
+		return fail(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
