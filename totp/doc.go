@@ -13,4 +13,14 @@
 //	secret, _ := totp.GenerateSecret(totp.DefaultSecretSize)
 //	code, _ := p.Code(secret, time.Now())
 //	res, err := p.Validate(secret, code, time.Now(), totp.ValidateOptions{Window: 1, LastStep: -1})
+//
+// On success the caller stores res.Step as the next LastStep and res.Drift
+// as the next Drift; a refusal is ErrFormat, ErrMismatch or ErrReplay (test
+// with errors.Is). Params.Diagnose answers "does this code match a nearby
+// time?" without any state, for helping users whose phone clock is off.
+//
+// Key.URI and ParseURI build and read the otpauth://totp/ URI that enrollment
+// shows as a QR code; what one builds the other reads back exactly.
+//
+// Nothing here logs, and no error repeats a secret or a code.
 package totp

@@ -71,28 +71,51 @@ func HOTP(alg Algorithm, secret []byte, counter uint64, digits int) (string, err
 
 // hotpValue is HOTP as a number, so validation can compare without formatting.
 func hotpValue(alg Algorithm, secret []byte, counter uint64, digits int) (uint32, error) {
-	h, err := alg.newHash()
+	mac, err := newMAC(alg, secret, digits)
 	if err != nil {
 		return 0, err
 	}
+	return truncate(mac, counter, digits), nil
+}
+
+// newMAC checks the inputs HOTP needs and reports a keyed HMAC ready for
+// truncate. Validation builds it once and reuses it for every step it tries.
+func newMAC(alg Algorithm, secret []byte, digits int) (hash.Hash, error) {
+	h, err := alg.newHash()
+	if err != nil {
+		return nil, err
+	}
 	if err := checkDigits(digits); err != nil {
-		return 0, err
+		return nil, err
 	}
 	if len(secret) == 0 {
-		return 0, fmt.Errorf("empty secret")
+		return nil, ErrEmptySecret
 	}
+	return hmac.New(h, secret), nil
+}
+
+// truncate reports the HOTP value of counter under mac (RFC 4226 §5.3).
+// digits must already be checked.
+func truncate(mac hash.Hash, counter uint64, digits int) uint32 {
 	var msg [8]byte
+	var buf [sha512.Size]byte // room for the largest digest, so Sum does not allocate
 	binary.BigEndian.PutUint64(msg[:], counter)
-	mac := hmac.New(h, secret)
+	mac.Reset()
 	mac.Write(msg[:])
-	sum := mac.Sum(nil)
-	// RFC 4226 §5.3 dynamic truncation.
+	sum := mac.Sum(buf[:0])
+	// Dynamic truncation: the low nibble of the last byte picks 4 bytes,
+	// the top bit is dropped so the value is the same signed or unsigned.
 	off := sum[len(sum)-1] & 0x0f
 	bin := binary.BigEndian.Uint32(sum[off:off+4]) & 0x7fffffff
-	return bin % pow10[digits], nil
+	return bin % pow10[digits]
 }
 
 // formatCode renders v with leading zeros to digits characters.
 func formatCode(v uint32, digits int) string {
-	return fmt.Sprintf("%0*d", digits, v)
+	var b [8]byte
+	for i := digits - 1; i >= 0; i-- {
+		b[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return string(b[:digits])
 }

@@ -5,11 +5,18 @@ import (
 	"time"
 )
 
+// MaxPeriod bounds Params.Period. Nothing uses periods this long; the bound
+// keeps period arithmetic (seconds to time.Duration) far from overflow.
+const MaxPeriod = 24 * time.Hour
+
 // Params are the parameters a TOTP secret is used with; they travel in the Key URI.
 type Params struct {
+	// Algorithm is the HMAC hash: SHA1, SHA256 or SHA512.
 	Algorithm Algorithm
-	Digits    int
-	Period    time.Duration
+	// Digits is the code length, 6 to 8 (apps show 6 or 8).
+	Digits int
+	// Period is the time step, whole seconds from 1s to MaxPeriod (30s in every app).
+	Period time.Duration
 }
 
 // DefaultParams reports the parameters every authenticator app supports:
@@ -26,8 +33,8 @@ func (p Params) Check() error {
 	if err := checkDigits(p.Digits); err != nil {
 		return err
 	}
-	if p.Period < time.Second || p.Period%time.Second != 0 {
-		return fmt.Errorf("period must be a whole number of seconds, at least 1s, not %v", p.Period)
+	if p.Period < time.Second || p.Period > MaxPeriod || p.Period%time.Second != 0 {
+		return fmt.Errorf("period must be a whole number of seconds from 1s to %v, not %v", MaxPeriod, p.Period)
 	}
 	return nil
 }
