@@ -16,6 +16,7 @@ build:
 	$(GO) build ./...
 	$(GO) build $(GOFLAGS_BUILD) -o $(BUILD)/totpd ./daemon/cmd/totpd
 	$(GO) build $(GOFLAGS_BUILD) -o $(BUILD)/totpctl ./cli
+	pam/build.sh $(BUILD)
 
 # deps installs the Debian packages of .ci/packages that are missing
 # (only as root; otherwise it says what to install) and fetches Go modules.

@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/totpd/totpd/daemon/client"
+	"github.com/totpd/totpd/daemon/wire"
+	"github.com/totpd/totpd/totp"
+)
+
+// maxConfirmCodes bounds how many codes an enrollment may ask for; the
+// config allows 1 or 2, so more means the daemon is answering nonsense.
+const maxConfirmCodes = 5
+
+// flow is one login: the user, the daemon and the conversation.
+type flow struct {
+	h    host
+	o    options
+	c    *client.Client
+	user string
+	// service, rhost and tty go with every request, for the audit log.
+	service, rhost, tty string
+}
+
+// authenticate runs the login flow and reports the PAM result. It
+// returns pamSuccess only when the daemon said yes: an allow, an accepted
+// code or a confirmed enrollment.
+func authenticate(h host, o options) int {
+	f := &flow{h: h, o: o, c: client.New(o.socket, o.timeout)}
+	user, r := h.User()
+	switch {
+	case r == pamConvErr:
+		f.logf(logErr, "cannot get the user name: conversation failed")
+		return pamConvErr
+	case r != pamSuccess:
+		f.logf(logErr, "cannot get the user name (PAM error %d)", r)
+		return pamServiceErr
+	case user == "":
+		return pamUserUnknown
+	}
+	f.user, f.service, f.rhost, f.tty = user, h.Service(), h.RHost(), h.TTY()
+	f.debugf("user=%q service=%q rhost=%q tty=%q socket=%s", f.user, f.service, f.rhost, f.tty, o.socket)
+
+	resp, r := f.call(wire.OpLoginQuery, wire.Request{})
+	if resp == nil {
+		return r
+	}
+	f.debugf("user=%q action=%q", f.user, resp.Action)
+	switch resp.Action {
+	case wire.ActionIgnore:
+		return pamIgnore
+	case wire.ActionAllow:
+		f.show(resp.Messages)
+		return pamSuccess
+	case wire.ActionDeny:
+		f.show(resp.Messages)
+		return pamAuthErr
+	case wire.ActionPrompt:
+		f.show(resp.Messages)
+		return f.verify()
+	case wire.ActionEnroll:
+		f.show(resp.Messages)
+		return f.enroll()
+	}
+	f.logf(logErr, "totpd answered the login query for %q with unknown action %q", f.user, resp.Action)
+	return pamAuthinfoUnavail
+}
+
+// verify asks for a code and has the daemon check it.
+func (f *flow) verify() int {
+	code, r := f.h.Prompt(f.o.prompt, false)
+	if r != pamSuccess {
+		f.logf(logErr, "asking %q for a code: conversation failed (PAM error %d)", f.user, r)
+		return pamConvErr
+	}
+	if code == "" {
+		f.debugf("user=%q gave no code", f.user)
+		return pamAuthErr
+	}
+	resp, r := f.call(wire.OpLoginVerify, wire.Request{Code: code})
+	if resp == nil {
+		return r
+	}
+	f.debugf("user=%q code accepted", f.user)
+	f.show(resp.Messages)
+	return pamSuccess
+}
+
+// enroll runs an enrollment inside the login: the daemon makes a secret,
+// the user adds it to an app and proves it with codes from the app.
+func (f *flow) enroll() int {
+	resp, r := f.call(wire.OpLoginEnrollBegin, wire.Request{})
+	if resp == nil {
+		return r
+	}
+	e := resp.Enrollment
+	if e == nil || e.Secret == "" || e.URI == "" || e.ConfirmCodes > maxConfirmCodes {
+		f.logf(logErr, "totpd answered the enrollment of %q without a usable secret", f.user)
+		return pamAuthinfoUnavail
+	}
+	f.show(resp.Messages)
+	// The enrollment is useless unseen, so it is shown even with PAM_SILENT.
+	if r := f.h.Message(enrollmentText(e), false); r != pamSuccess {
+		f.logf(logErr, "showing the enrollment to %q: conversation failed (PAM error %d)", f.user, r)
+		return pamConvErr
+	}
+	n := max(e.ConfirmCodes, 1)
+	codes := make([]string, 0, n)
+	for i := 1; i <= n; i++ {
+		q := "Code from the app: "
+		if n > 1 {
+			q = fmt.Sprintf("Code %d of %d from the app: ", i, n)
+		}
+		code, r := f.h.Prompt(q, true)
+		if r != pamSuccess {
+			f.logf(logErr, "asking %q for enrollment codes: conversation failed (PAM error %d)", f.user, r)
+			return pamConvErr
+		}
+		if code = strings.TrimSpace(code); code == "" {
+			return pamAuthErr
+		}
+		codes = append(codes, code)
+	}
+	resp, r = f.call(wire.OpLoginEnrollConfirm, wire.Request{Codes: codes})
+	if resp == nil {
+		return r
+	}
+	f.logf(logInfo, "user %q enrolled at login", f.user)
+	f.show(resp.Messages)
+	if resp.Enrollment != nil && len(resp.Enrollment.RecoveryCodes) > 0 {
+		var b strings.Builder
+		b.WriteString("Recovery codes: write these down now, they are not shown again.\n" +
+			"Each one works once in place of a code if you lose your phone.\n")
+		for _, c := range resp.Enrollment.RecoveryCodes {
+			b.WriteString("  " + c + "\n")
+		}
+		f.h.Message(strings.TrimSuffix(b.String(), "\n"), false)
+		// A question makes every host show the codes now: sshd, for one,
+		// would otherwise keep messages for after the login, or drop them.
+		// The daemon has said yes already, so the answer does not matter.
+		f.h.Prompt("Press Enter once you have written them down: ", true)
+	}
+	return pamSuccess
+}
+
+// enrollmentText is what a person needs to add the secret to an app: the
+// QR code (when it fits 80 columns), the key to type, and the URI.
+func enrollmentText(e *wire.Enrollment) string {
+	var b strings.Builder
+	if qr, err := renderQR(e.URI); err == nil && qr != "" {
+		b.WriteString("Scan this QR code with your authenticator app:\n")
+		b.WriteString(qr)
+		b.WriteString("or type this key: ")
+	} else {
+		b.WriteString("Add this key to your authenticator app: ")
+	}
+	b.WriteString(totp.GroupSecret(e.Secret))
+	// The URI may be wider than the terminal; it stays whole, for copying.
+	b.WriteString("\nKey URI (for apps that take one):\n" + e.URI)
+	return b.String()
+}
+
+// call sends one request about the user. It reports the response, or nil
+// and the PAM result to return: the daemon's refusal (shown to the user)
+// is PAM_AUTH_ERR, or PAM_USER_UNKNOWN for an unknown account; no daemon
+// or a senseless answer is PAM_AUTHINFO_UNAVAIL.
+func (f *flow) call(op wire.Op, req wire.Request) (*wire.Response, int) {
+	req.Op, req.User, req.Service, req.RHost, req.TTY = op, f.user, f.service, f.rhost, f.tty
+	resp, err := f.c.Call(context.Background(), req)
+	var refusal *wire.Error
+	switch {
+	case err == nil:
+		return resp, pamSuccess
+	case errors.As(err, &refusal):
+		f.debugf("user=%q %s refused: %s", f.user, op, refusal.Code)
+		if refusal.Code == wire.ErrCodeNoUser {
+			return nil, pamUserUnknown
+		}
+		if resp != nil {
+			f.show(resp.Messages)
+		}
+		f.show([]wire.Message{{Error: true, Text: refusal.Message}})
+		return nil, pamAuthErr
+	case client.IsUnavailable(err):
+		f.logf(logErr, "user %q: %s: %v", f.user, op, err)
+		return nil, pamAuthinfoUnavail
+	default:
+		f.logf(logErr, "user %q: %s: unexpected error: %v", f.user, op, err)
+		return nil, pamAuthinfoUnavail
+	}
+}
+
+// show passes the daemon's messages on, unless the application asked for silence.
+func (f *flow) show(msgs []wire.Message) {
+	if f.o.silent {
+		return
+	}
+	for _, m := range msgs {
+		if m.Text != "" {
+			f.h.Message(m.Text, m.Error)
+		}
+	}
+}
+
+func (f *flow) logf(prio int, format string, args ...any) {
+	f.h.Log(prio, fmt.Sprintf(format, args...))
+}
+
+func (f *flow) debugf(format string, args ...any) {
+	if f.o.debug {
+		f.h.Log(logDebug, fmt.Sprintf(format, args...))
+	}
+}

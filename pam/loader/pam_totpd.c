@@ -1,0 +1,249 @@
+/*
+ * pam_totpd.so - the C half of the totpd PAM module.
+ *
+ * The verification logic is Go (pam_totpd_go.so, beside this file), but
+ * the Go runtime must never start inside the host process (PRODUCT.md
+ * section 4): sshd forks and runs PAM in children and in its monitor, and
+ * a Go runtime carried across fork() has no threads and hangs the login.
+ * So this loader, which is all the host ever loads, forks a disposable
+ * child for each authentication, loads Go there, and passes back only
+ * the PAM result through a pipe. The child shares the host's memory image
+ * and file descriptors, so the PAM handle and the host's conversation
+ * function (e.g. sshd's socket to its monitor) work unchanged from it.
+ *
+ * Everything else the host may call (setcred, account, session,
+ * password) is answered here, in C, without the Go library.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdio_ext.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#define PAM_SM_AUTH
+#define PAM_SM_ACCOUNT
+#define PAM_SM_SESSION
+#define PAM_SM_PASSWORD
+#include <security/pam_ext.h>
+#include <security/pam_modules.h>
+
+#define GO_LIBRARY "pam_totpd_go.so"
+#define GO_ENTRY "totpd_go_authenticate"
+
+typedef int (*go_entry_fn)(pam_handle_t *, int, int, const char **);
+
+/* Any address inside this object, for dladdr to name our file. */
+static const char self_anchor;
+
+/* The results the Go half may give; anything else is a bug, and a bug must not let anyone in. */
+static int result_allowed(int r)
+{
+	switch (r) {
+	case PAM_SUCCESS: case PAM_AUTH_ERR: case PAM_IGNORE: case PAM_AUTHINFO_UNAVAIL:
+	case PAM_USER_UNKNOWN: case PAM_MAXTRIES: case PAM_CONV_ERR: case PAM_SERVICE_ERR:
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * For root, code we run must be root's alone: the file (not a symlink)
+ * and the directory holding it owned by root and not group- or
+ * world-writable. The directory check also means nobody but root can swap
+ * the file between this check and the dlopen in the child.
+ */
+static int owned_by_root(pam_handle_t *pamh, const char *path, int want_dir)
+{
+	struct stat st;
+
+	if (lstat(path, &st) != 0) {
+		pam_syslog(pamh, LOG_ERR, "cannot use %s: %m", path);
+		return 0;
+	}
+	if ((want_dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode)) ||
+	    st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+		pam_syslog(pamh, LOG_ERR, "refusing %s: it must be a %s owned by root and "
+			   "not writable by group or others", path, want_dir ? "directory" : "regular file");
+		return 0;
+	}
+	return 1;
+}
+
+/* go_library finds pam_totpd_go.so in the directory this loader was loaded from. */
+static int go_library(pam_handle_t *pamh, char *path, size_t size)
+{
+	Dl_info info;
+	const char *slash;
+	int n;
+
+	if (dladdr(&self_anchor, &info) == 0 || info.dli_fname == NULL ||
+	    (slash = strrchr(info.dli_fname, '/')) == NULL) {
+		pam_syslog(pamh, LOG_ERR, "cannot find the directory pam_totpd.so was loaded from");
+		return 0;
+	}
+	n = snprintf(path, size, "%.*s", (int)(slash - info.dli_fname), info.dli_fname);
+	if (n < 0 || (size_t)n >= size || (geteuid() == 0 && !owned_by_root(pamh, path, 1)))
+		return 0;
+	n = snprintf(path, size, "%.*s/%s", (int)(slash - info.dli_fname), info.dli_fname, GO_LIBRARY);
+	if (n < 0 || (size_t)n >= size)
+		return 0;
+	return geteuid() != 0 || owned_by_root(pamh, path, 0);
+}
+
+/* child runs in the forked process: load Go, authenticate, report, and vanish. */
+static void child(pam_handle_t *pamh, int flags, int argc, const char **argv, const char *path,
+		  int out, pid_t parent)
+{
+	void *lib;
+	go_entry_fn entry;
+	int result;
+	ssize_t n;
+
+	/*
+	 * Die with the host: when it gives up on a login (sshd's cleanup,
+	 * login's timeout), a child left reading the terminal or the client
+	 * would answer nobody, or steal the next login's typing.
+	 */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+		_exit(1);
+	/* Whatever the parent could not flush is the parent's to write, not ours. */
+	__fpurge(stdout);
+	__fpurge(stderr);
+	lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	entry = lib ? (go_entry_fn)dlsym(lib, GO_ENTRY) : NULL;
+	if (entry == NULL) {
+		pam_syslog(pamh, LOG_ERR, "cannot load %s: %s", path, dlerror());
+		_exit(1);
+	}
+	result = entry(pamh, flags, argc, argv);
+	/* The host's conversation may have written to stdio here (pamtester's does). */
+	fflush(stdout);
+	fflush(stderr);
+	do
+		n = write(out, &result, sizeof result); /* 4 bytes into a pipe: atomic */
+	while (n < 0 && errno == EINTR);
+	/* _exit, not exit: the host's atexit handlers and stdio buffers are not ours to run. */
+	_exit(n == (ssize_t)sizeof result ? 0 : 1);
+}
+
+PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+	char path[PATH_MAX];
+	const char *user = NULL;
+	int fds[2], result = 0, status = 0, r;
+	size_t got = 0;
+	ssize_t n;
+	pid_t pid, w, parent = getpid();
+
+	/*
+	 * The child's changes to the PAM handle die with it, so a user name the
+	 * host has yet to ask for is asked for here, where it stays set for the
+	 * rest of the stack.
+	 */
+	if ((r = pam_get_user(pamh, &user, NULL)) != PAM_SUCCESS) {
+		if (r == PAM_INCOMPLETE) /* the application will call again */
+			return r;
+		pam_syslog(pamh, LOG_ERR, "cannot get the user name: %s", pam_strerror(pamh, r));
+		return r == PAM_CONV_ERR ? PAM_CONV_ERR : PAM_SERVICE_ERR;
+	}
+	if (!go_library(pamh, path, sizeof path))
+		return PAM_AUTHINFO_UNAVAIL;
+	/* Flush now, or the child would inherit and write again what is pending. */
+	fflush(stdout);
+	fflush(stderr);
+	/* O_CLOEXEC: a program the host starts meanwhile must not hold our write end open. */
+	if (pipe2(fds, O_CLOEXEC) != 0) {
+		pam_syslog(pamh, LOG_ERR, "pipe: %m");
+		return PAM_AUTHINFO_UNAVAIL;
+	}
+	pid = fork();
+	if (pid < 0) {
+		pam_syslog(pamh, LOG_ERR, "fork: %m");
+		close(fds[0]);
+		close(fds[1]);
+		return PAM_AUTHINFO_UNAVAIL;
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		child(pamh, flags, argc, argv, path, fds[1], parent);
+	}
+	/* Parent: only the child may write, so EOF means it died without an answer. */
+	close(fds[1]);
+	while (got < sizeof result) {
+		n = read(fds[0], (char *)&result + got, sizeof result - got);
+		if (n > 0)
+			got += (size_t)n;
+		else if (n == 0 || errno != EINTR)
+			break;
+	}
+	close(fds[0]);
+	/*
+	 * Reap the child. ECHILD is fine: a host with SIGCHLD ignored, or a
+	 * SIGCHLD handler that reaps everything, got there first; the answer
+	 * came through the pipe, which is why there is a pipe.
+	 */
+	do
+		w = waitpid(pid, &status, 0);
+	while (w < 0 && errno == EINTR);
+	if (w < 0 && errno != ECHILD)
+		pam_syslog(pamh, LOG_ERR, "waitpid: %m");
+	if (w == pid && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+		if (WIFSIGNALED(status))
+			pam_syslog(pamh, LOG_ERR, "the authentication process died of signal %d", WTERMSIG(status));
+		else
+			pam_syslog(pamh, LOG_ERR, "the authentication process failed (exit status %d)", WEXITSTATUS(status));
+		return PAM_AUTHINFO_UNAVAIL;
+	}
+	if (got != sizeof result) {
+		pam_syslog(pamh, LOG_ERR, "the authentication process gave no answer");
+		return PAM_AUTHINFO_UNAVAIL;
+	}
+	if (!result_allowed(result)) {
+		pam_syslog(pamh, LOG_ERR, "the authentication process answered %d, not a valid result", result);
+		return PAM_AUTH_ERR;
+	}
+	return result;
+}
+
+/* No credentials to set: the second factor leaves nothing behind. */
+PAM_EXTERN int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+	(void)pamh; (void)flags; (void)argc; (void)argv;
+	return PAM_SUCCESS;
+}
+
+/* Not an account module: PAM_IGNORE never grants (a stack of only ignores fails). */
+PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+	(void)pamh; (void)flags; (void)argc; (void)argv;
+	return PAM_IGNORE;
+}
+
+PAM_EXTERN int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+	(void)pamh; (void)flags; (void)argc; (void)argv;
+	return PAM_IGNORE;
+}
+
+PAM_EXTERN int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+	(void)pamh; (void)flags; (void)argc; (void)argv;
+	return PAM_IGNORE;
+}
+
+/* Codes are changed with totpctl, not passwd: neither change nor block anything here. */
+PAM_EXTERN int pam_sm_chauthtok(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+	(void)pamh; (void)flags; (void)argc; (void)argv;
+	return PAM_IGNORE;
+}
