@@ -7,6 +7,7 @@ import (
 	"sort"
 	"text/tabwriter"
 
+	"github.com/totpd/totpd/cli/qrterm"
 	"github.com/totpd/totpd/daemon/wire"
 )
 
@@ -113,7 +114,7 @@ func runUserEnroll(c *cmdCtx, args []string) error {
 	// the enrollment rather than lose it, and exit 1 afterwards.
 	var pngErr error
 	if c.o.qrPNG != "" {
-		if pngErr = writeQRPNG(c.o.qrPNG, enr.URI); pngErr != nil {
+		if pngErr = qrterm.WritePNG(c.o.qrPNG, enr.URI); pngErr != nil {
 			fmt.Fprintf(c.e.stderr, "totpctl: %v\n", pngErr)
 		}
 	}

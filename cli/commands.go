@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/totpd/totpd/cli/qrterm"
 	"github.com/totpd/totpd/daemon/wire"
 )
 
@@ -403,7 +404,7 @@ func flagError(err error) string {
 }
 
 func dispatch(args []string, e *env) error {
-	o := &opts{qr: qrUTF8}
+	o := &opts{qr: qrterm.UTF8}
 	gfs := flag.NewFlagSet("totpctl", flag.ContinueOnError)
 	gfs.SetOutput(io.Discard)
 	gfs.Usage = func() {}
@@ -449,8 +450,8 @@ func dispatch(args []string, e *env) error {
 		}
 		return &usageError{msg: fmt.Sprintf("%s takes %s", cmd.path, what), hint: cmd.path}
 	}
-	if err := checkQRStyle(o.qr); err != nil {
-		return &usageError{msg: err.Error(), hint: cmd.path}
+	if qrterm.CheckStyle(o.qr) != nil {
+		return &usageError{msg: "--qr must be none, utf8 or ansi", hint: cmd.path}
 	}
 	c := &cmdCtx{ctx: context.Background(), e: e, o: o, cmd: cmd}
 	return cmd.run(c, pos)

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/totpd/totpd/cli/qrterm"
 	"github.com/totpd/totpd/daemon/wire"
 	"github.com/totpd/totpd/totp"
 )
@@ -82,10 +83,10 @@ func confirmCount(enr *wire.Enrollment) int {
 
 // printEnrollment shows a key to add to an app: QR code, key, URI.
 func printEnrollment(w io.Writer, enr *wire.Enrollment, style string) error {
-	if style != qrNone {
+	if style != qrterm.None {
 		fmt.Fprintln(w, "Scan this QR code with your authenticator app:")
 		fmt.Fprintln(w)
-		if err := renderQR(w, enr.URI, style); err != nil {
+		if err := qrterm.Render(w, enr.URI, style); err != nil {
 			return err
 		}
 		fmt.Fprintln(w)

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"github.com/totpd/totpd/cli/qrterm"
 	"github.com/totpd/totpd/daemon/wire"
 )
 
@@ -74,4 +77,40 @@ func TestEnrollWizardRetry(t *testing.T) {
 	r = runFake(t, fixed(*refused(wire.ErrCodePermission, "enrollment is disabled for root")), "", "enroll")
 	require.Equal(t, exitFailed, r.code)
 	require.Equal(t, "totpctl: enrollment is disabled for root\n", r.stderr)
+}
+
+// TestUserEnrollPNG checks that --qr-png writes the enrollment's QR code
+// as qrterm.WritePNG draws it (cli/qrterm checks that such a file scans,
+// is mode 0600 and is replaced atomically).
+func TestUserEnrollPNG(t *testing.T) {
+	want := filepath.Join(t.TempDir(), "want.png")
+	require.NoError(t, qrterm.WritePNG(want, testURI))
+	wantPNG, err := os.ReadFile(want)
+	require.NoError(t, err)
+
+	dir := t.TempDir()
+	enr := wire.Enrollment{User: "alice", Secret: testSecret, URI: testURI, RecoveryCodes: testRecovery}
+	for _, args := range [][]string{{"--json"}, {"--qr", "none"}} {
+		file := filepath.Join(dir, "alice.png")
+		require.NoError(t, os.WriteFile(file, []byte("old"), 0o644)) // replaced, not reused
+		r := runFake(t, fixed(wire.Response{Enrollment: &enr}), "", append([]string{"user", "enroll", "alice", "--qr-png", file}, args...)...)
+		require.Equal(t, exitOK, r.code, r.stderr)
+		got, err := os.ReadFile(file)
+		require.NoError(t, err)
+		require.Equal(t, wantPNG, got, "the QR code of the enrollment's URI")
+		fi, err := os.Stat(file)
+		require.NoError(t, err)
+		require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+		if args[0] != "--json" {
+			require.Contains(t, r.stdout, "  PNG:     "+file+" (mode 0600")
+		}
+	}
+
+	// A PNG that cannot be written: the enrollment is still shown, exit 1.
+	r := runFake(t, fixed(wire.Response{Enrollment: &enr}), "", "user", "enroll", "alice", "--qr", "none",
+		"--qr-png", filepath.Join(dir, "missing", "x.png"))
+	require.Equal(t, exitFailed, r.code)
+	require.Contains(t, r.stdout, testSecret[:4])
+	require.NotContains(t, r.stdout, "PNG:")
+	require.Contains(t, r.stderr, "totpctl: writing ")
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/totpd/totpd/cli/qrterm"
 	"github.com/totpd/totpd/daemon/client"
 	"github.com/totpd/totpd/daemon/wire"
 	"github.com/totpd/totpd/totp"
@@ -147,10 +148,10 @@ func (f *flow) enroll() int {
 }
 
 // enrollmentText is what a person needs to add the secret to an app: the
-// QR code (when it fits 80 columns), the key to type, and the URI.
+// QR code (when it fits qrterm.Width columns), the key to type, and the URI.
 func enrollmentText(e *wire.Enrollment) string {
 	var b strings.Builder
-	if qr, err := renderQR(e.URI); err == nil && qr != "" {
+	if qr, err := qrterm.Fit(e.URI); err == nil && qr != "" {
 		b.WriteString("Scan this QR code with your authenticator app:\n")
 		b.WriteString(qr)
 		b.WriteString("or type this key: ")

@@ -7,11 +7,12 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/totpd/totpd/cli/qrterm"
 	"github.com/totpd/totpd/daemon/wire"
+	"github.com/totpd/totpd/totp"
 )
 
 // fakeHost is a PAM application in Go: it answers prompts from a script
@@ -292,22 +293,20 @@ func TestSplitMessage(t *testing.T) {
 	assert.Equal(t, "\nabc\n\ndef", strings.Join(splitMessage("\nabc\n\ndef", 4), "\n"))
 }
 
-func TestRenderQRFits80Columns(t *testing.T) {
-	uri := "otpauth://totp/" + strings.Repeat("example", 5) + ":alice?secret=" + strings.Repeat("A", 103) + "&issuer=" + strings.Repeat("example", 5) + "&algorithm=SHA512&digits=8&period=30"
-	for _, content := range []string{"otpauth://totp/h:a?secret=JBSWY3DPEHPK3PXP", uri} {
-		qr, err := renderQR(content)
-		require.NoError(t, err)
-		require.NotEmpty(t, qr)
-		rows := strings.Split(strings.TrimSuffix(qr, "\n"), "\n")
-		for _, r := range rows {
-			assert.LessOrEqual(t, utf8.RuneCountInString(r), 80)
-			assert.Equal(t, utf8.RuneCountInString(rows[0]), utf8.RuneCountInString(r))
-		}
-		// The quiet zone is drawn: the first row is all light.
-		assert.Equal(t, strings.Repeat("█", utf8.RuneCountInString(rows[0])), rows[0])
-	}
-	// Too much for 80 columns: no QR code, the key and URI still do.
-	qr, err := renderQR(strings.Repeat("x", 1200))
+func TestEnrollmentText(t *testing.T) {
+	// A URI whose QR code fits 80 columns: the code, then the key and URI.
+	uri := "otpauth://totp/host.example:alice?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=host.example&algorithm=SHA1&digits=6&period=30"
+	qr, err := qrterm.Fit(uri)
 	require.NoError(t, err)
-	assert.Empty(t, qr)
+	require.NotEmpty(t, qr)
+	text := enrollmentText(&wire.Enrollment{Secret: "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", URI: uri})
+	assert.Equal(t, "Scan this QR code with your authenticator app:\n"+qr+
+		"or type this key: "+totp.GroupSecret("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")+
+		"\nKey URI (for apps that take one):\n"+uri, text)
+
+	// Too much for 80 columns: no QR code, the key and URI still do.
+	long := "otpauth://totp/h:a?secret=JBSWY3DPEHPK3PXP&issuer=" + strings.Repeat("x", 1200)
+	text = enrollmentText(&wire.Enrollment{Secret: "JBSWY3DPEHPK3PXP", URI: long})
+	assert.Equal(t, "Add this key to your authenticator app: "+totp.GroupSecret("JBSWY3DPEHPK3PXP")+
+		"\nKey URI (for apps that take one):\n"+long, text)
 }

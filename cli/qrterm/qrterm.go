@@ -1,4 +1,7 @@
-package main
+// Package qrterm draws QR codes for a terminal, as UTF-8 half blocks or
+// ANSI colours, and writes them as PNG files. totpctl and the PAM module
+// both show enrollment QR codes with it.
+package qrterm
 
 import (
 	"fmt"
@@ -10,42 +13,46 @@ import (
 	qrcode "github.com/skip2/go-qrcode"
 )
 
-// QR styles for --qr.
+// Styles for Render (totpctl's --qr).
 const (
-	qrNone = "none"
-	qrUTF8 = "utf8"
-	qrANSI = "ansi"
+	// None draws nothing.
+	None = "none"
+	// UTF8 draws half blocks in the terminal's own colours.
+	UTF8 = "utf8"
+	// ANSI draws with explicit black and white colours.
+	ANSI = "ansi"
 )
 
-// qrWidthBudget is the terminal width a QR code should fit in.
-const qrWidthBudget = 80
+// Width is the terminal width, in columns, a QR code should fit in.
+const Width = 80
 
-// qrQuietZone is the light margin the QR standard asks for, in modules.
-const qrQuietZone = 4
+// quietZone is the light margin the QR standard asks for, in modules.
+const quietZone = 4
 
-// ANSI SGR sequences for --qr ansi: explicit colours, so the code reads
-// the same on light and dark terminals.
+// ANSI SGR sequences for ANSI: explicit colours, so the code reads the
+// same on light and dark terminals.
 const (
 	ansiLight = "\x1b[107m" // bright white background
 	ansiDark  = "\x1b[40m"  // black background
 	ansiReset = "\x1b[0m"
-	// Foregrounds for --qr ansi's half blocks.
+	// Foregrounds for the half blocks of large symbols.
 	ansiFgLight = "\x1b[97m"
 	ansiFgDark  = "\x1b[30m"
 )
 
-func checkQRStyle(s string) error {
+// CheckStyle reports an error unless s is None, UTF8 or ANSI.
+func CheckStyle(s string) error {
 	switch s {
-	case qrNone, qrUTF8, qrANSI:
+	case None, UTF8, ANSI:
 		return nil
 	}
-	return usageErrorf("--qr must be none, utf8 or ansi")
+	return fmt.Errorf("unknown QR style %q: want %s, %s or %s", s, None, UTF8, ANSI)
 }
 
-// qrModules encodes content and reports its modules without a quiet zone,
+// Modules encodes content and reports its modules without a quiet zone,
 // true meaning dark. Low error correction keeps the symbol small: a screen
 // is not a damaged label, and bigger modules scan more easily.
-func qrModules(content string) ([][]bool, error) {
+func Modules(content string) ([][]bool, error) {
 	q, err := qrcode.New(content, qrcode.Low)
 	if err != nil {
 		return nil, fmt.Errorf("making the QR code: %w", err)
@@ -67,75 +74,102 @@ func withQuietZone(m [][]bool, quiet int) [][]bool {
 	return out
 }
 
-// renderQR writes content as a QR code for a terminal.
+// Render writes content as a QR code for a terminal in style, which
+// CheckStyle accepts.
 //
-// utf8: one column per module and two modules per line, with the half
+// UTF8: one column per module and two modules per line, with the half
 // blocks ▀ ▄ █ and space. Blocks draw the LIGHT modules (and the quiet
 // zone) and spaces leave the DARK modules in the terminal's background
 // colour. This is the convention of `qrencode -t UTF8`: on the usual
 // dark-background terminal it shows dark modules on a light square, the
 // way every scanner expects, and the quiet zone is drawn rather than
 // assumed. On a light-background terminal the code appears inverted; most
-// scanners still read it, and --qr ansi removes the doubt.
+// scanners still read it, and ANSI removes the doubt.
 //
-// ansi: explicit black and white colours, so the result does not depend
+// ANSI: explicit black and white colours, so the result does not depend
 // on the terminal's colours. Two spaces a module on a coloured background
-// (no UTF-8 needed) when that fits 80 columns with a quiet zone of 2 or 1
-// modules (the colours draw it, so it need not be wide): versions 1 to 5,
-// URIs up to about 100 bytes. Larger symbols would need 86 columns or more
-// and 40 lines or more, so they are drawn like utf8 but with ▀ coloured
-// explicitly (foreground the top module, background the bottom one).
-func renderQR(w io.Writer, content, style string) error {
-	if style == qrNone {
+// (no UTF-8 needed) when that fits Width columns with a quiet zone of 2 or
+// 1 modules (the colours draw it, so it need not be wide): versions 1 to
+// 5, URIs up to about 100 bytes. Larger symbols would need 86 columns or
+// more and 40 lines or more, so they are drawn like UTF8 but with ▀
+// coloured explicitly (foreground the top module, background the bottom
+// one).
+//
+// None writes nothing.
+func Render(w io.Writer, content, style string) error {
+	if err := CheckStyle(style); err != nil {
+		return err
+	}
+	if style == None {
 		return nil
 	}
-	m, err := qrModules(content)
+	m, err := Modules(content)
 	if err != nil {
 		return err
 	}
 	var b strings.Builder
-	switch style {
-	case qrANSI:
+	if style == ANSI {
 		quiet := 2
-		if (len(m)+2*quiet)*2 > qrWidthBudget {
+		if (len(m)+2*quiet)*2 > Width {
 			quiet = 1
 		}
-		if (len(m)+2*quiet)*2 <= qrWidthBudget {
+		if (len(m)+2*quiet)*2 <= Width {
 			writeANSIBlocks(&b, withQuietZone(m, quiet))
 		} else {
 			writeANSIHalfBlocks(&b, withQuietZone(m, quietFor(len(m))))
 		}
-	default:
-		bm := withQuietZone(m, quietFor(len(m)))
-		light := func(y, x int) bool { return y < len(bm) && !bm[y][x] }
-		for y := 0; y < len(bm); y += 2 {
-			for x := range bm[y] {
-				top, bottom := light(y, x), light(y+1, x)
-				switch {
-				case top && bottom:
-					b.WriteString("█")
-				case top:
-					b.WriteString("▀")
-				case bottom:
-					b.WriteString("▄")
-				default:
-					b.WriteString(" ")
-				}
-			}
-			b.WriteString("\n")
-		}
+	} else {
+		writeHalfBlocks(&b, withQuietZone(m, quietFor(len(m))))
 	}
 	_, err = io.WriteString(w, b.String())
 	return err
 }
 
+// Fit reports content drawn as Render draws UTF8, or "" when that would
+// be wider than Width columns (where the caller cannot let it wrap).
+func Fit(content string) (string, error) {
+	m, err := Modules(content)
+	if err != nil {
+		return "", err
+	}
+	bm := withQuietZone(m, quietFor(len(m)))
+	if len(bm) > Width {
+		return "", nil
+	}
+	var b strings.Builder
+	writeHalfBlocks(&b, bm)
+	return b.String(), nil
+}
+
 // quietFor reports the quiet zone for a symbol of n modules drawn one
-// column a module: the standard 4, or 2 when 4 would pass 80 columns.
+// column a module: the standard 4, or 2 when 4 would pass Width columns.
 func quietFor(n int) int {
-	if n+2*qrQuietZone > qrWidthBudget {
+	if n+2*quietZone > Width {
 		return 2
 	}
-	return qrQuietZone
+	return quietZone
+}
+
+// writeHalfBlocks draws bm two modules a line, the light ones as blocks
+// and the dark ones as spaces; below the last row counts as dark.
+func writeHalfBlocks(b *strings.Builder, bm [][]bool) {
+	light := func(y, x int) bool { return y < len(bm) && !bm[y][x] }
+	for y := 0; y < len(bm); y += 2 {
+		for x := range bm[y] {
+			top, bottom := light(y, x), light(y+1, x)
+			switch {
+			case top && bottom:
+				b.WriteString("█")
+			case top:
+				b.WriteString("▀")
+			case bottom:
+				b.WriteString("▄")
+			default:
+				b.WriteString(" ")
+			}
+		}
+		b.WriteString("\n")
+	}
 }
 
 // writeANSIBlocks draws each module as two spaces on a black or white background.
@@ -188,10 +222,10 @@ func writeANSIHalfBlocks(b *strings.Builder, bm [][]bool) {
 // pngScale is the least number of pixels per module in a PNG.
 const pngScale = 8
 
-// writeQRPNG writes content as a PNG QR code to path with mode 0600 (it
-// holds a secret), replacing any file there atomically. Medium error
+// WritePNG writes content as a PNG QR code to path with mode 0600 (it may
+// hold a secret), replacing any file there atomically. Medium error
 // correction: a PNG may be printed and handed over.
-func writeQRPNG(path, content string) error {
+func WritePNG(path, content string) error {
 	q, err := qrcode.New(content, qrcode.Medium)
 	if err != nil {
 		return fmt.Errorf("making the QR code: %w", err)
@@ -204,7 +238,7 @@ func writeQRPNG(path, content string) error {
 		return fmt.Errorf("making the QR code: %w", err)
 	}
 	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".totpctl-qr-*.png") // created 0600
+	f, err := os.CreateTemp(dir, ".qrterm-*.png") // created 0600
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
