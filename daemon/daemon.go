@@ -70,7 +70,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("master key: %w", err)
 	}
-	st, err := store.Open(cfg.StateDir, key, store.Options{})
+	st, err := store.Open(cfg.StateDir, key, store.Options{KeySource: keySource(o.CredentialsDir, cfg.MasterKeyFile)})
 	clear(key)
 	if err != nil {
 		return fmt.Errorf("state: %w", err)
@@ -146,6 +146,18 @@ func notify(o Options, logf func(string, ...any), state string) {
 	if err := o.Notify(state); err != nil {
 		logf("sd_notify: %v", err)
 	}
+}
+
+// keySource names where LoadMasterKey took the key from, so that a
+// wrong-key error points at the file actually used.
+func keySource(credDir, keyFile string) string {
+	if credDir != "" {
+		cred := filepath.Join(credDir, store.CredentialName)
+		if _, err := os.Stat(cred); err == nil {
+			return cred
+		}
+	}
+	return keyFile
 }
 
 // listen takes the socket systemd passed, or binds cfg.Socket.

@@ -89,11 +89,15 @@ func (c *Client) Call(ctx context.Context, req wire.Request) (*wire.Response, er
 	defer stop()
 
 	req.Version = wire.Version
-	if err := wire.WriteJSON(conn, req); err != nil {
-		return nil, &UnavailableError{Socket: c.Socket, Err: fmt.Errorf("sending request: %w", err)}
-	}
+	werr := wire.WriteJSON(conn, req)
+	// Even when the write failed, the daemon may have answered first
+	// ("busy", or a refusal of an oversized request): read that answer
+	// rather than report the daemon as unreachable.
 	var resp wire.Response
 	if err := wire.ReadJSON(conn, wire.MaxFrame, &resp); err != nil {
+		if werr != nil {
+			return nil, &UnavailableError{Socket: c.Socket, Err: fmt.Errorf("sending request: %w", werr)}
+		}
 		return nil, &UnavailableError{Socket: c.Socket, Err: fmt.Errorf("reading answer: %w", err)}
 	}
 	if resp.Version != wire.Version {

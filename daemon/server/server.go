@@ -12,6 +12,7 @@ import (
 	"os"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/totpd/totpd/daemon/audit"
 	"github.com/totpd/totpd/daemon/engine"
@@ -86,16 +87,21 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		go func() {
 			defer s.wg.Done()
 			defer func() { <-slots }()
-			s.handle(c, peer)
+			s.handle(ctx, c, peer)
 		}()
 	}
 }
 
 // reject tells a client over the connection cap to come back later.
+// It then reads (and drops) what the client sends until it hangs up or
+// the deadline passes: closing at once would make a client that writes
+// its request after the answer was sent fail with EPIPE and never read
+// "busy".
 func (s *Server) reject(c net.Conn) {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(time.Second))
 	wire.WriteJSON(c, &wire.Response{Version: wire.Version, Error: &wire.Error{Code: wire.ErrCodeBusy, Message: "totpd is at its connection limit; try again"}})
+	io.Copy(io.Discard, io.LimitReader(c, MaxRequest+4))
 }
 
 func (s *Server) timeouts() (time.Duration, time.Duration) {
@@ -110,7 +116,7 @@ func (s *Server) timeouts() (time.Duration, time.Duration) {
 }
 
 // handle serves one connection: one request, one answer.
-func (s *Server) handle(c net.Conn, peer PeerFunc) {
+func (s *Server) handle(ctx context.Context, c net.Conn, peer PeerFunc) {
 	defer c.Close()
 	rt, wt := s.timeouts()
 	p, err := peer(c)
@@ -119,19 +125,38 @@ func (s *Server) handle(c net.Conn, peer PeerFunc) {
 		return
 	}
 	c.SetReadDeadline(time.Now().Add(rt))
+	// On shutdown, a client that has not sent its request yet is let go at
+	// once, so an idle local user cannot delay a stop by the read timeout.
+	// A request already read is still answered: the read deadline no
+	// longer matters then.
+	stop := context.AfterFunc(ctx, func() { c.SetReadDeadline(time.Now()) })
+	defer stop()
 	var req wire.Request
 	var resp *wire.Response
-	if err := wire.ReadJSON(c, MaxRequest, &req); err != nil {
+	// The frame is read and decoded in two steps so that a client hanging
+	// up before sending anything (io.EOF from the frame) is not confused
+	// with an empty body (io.EOF from the JSON decoder), which deserves an answer.
+	body, err := wire.ReadFrame(c, MaxRequest)
+	switch {
+	case err != nil:
 		if errors.Is(err, io.EOF) {
 			return
 		}
-		resp = errResp(wire.ErrCodeBadRequest, "bad request: "+err.Error())
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
 			return // an idle or slow client: drop it, nothing to say
 		}
-	} else {
-		resp = s.dispatch(p, &req)
+		resp = errResp(wire.ErrCodeBadRequest, "bad request: "+err.Error())
+	case !utf8.Valid(body):
+		// encoding/json would turn invalid bytes into U+FFFD: a name
+		// with them would be looked up as another name.
+		resp = errResp(wire.ErrCodeBadRequest, "bad request: the message is not valid UTF-8")
+	default:
+		if err := wire.Decode(body, &req); err != nil {
+			resp = errResp(wire.ErrCodeBadRequest, "bad request: "+err.Error())
+		} else {
+			resp = s.dispatch(p, &req)
+		}
 	}
 	c.SetWriteDeadline(time.Now().Add(wt))
 	resp.Version = wire.Version

@@ -1,0 +1,181 @@
+package e2e
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/totpd/totpd/daemon/wire"
+)
+
+// notifySocket is a test $NOTIFY_SOCKET: it keeps every sd_notify datagram.
+type notifySocket struct {
+	Path string
+	mu   sync.Mutex
+	msgs []string
+}
+
+func newNotifySocket(t *testing.T) *notifySocket {
+	t.Helper()
+	n := &notifySocket{Path: filepath.Join(socketDir(t), "notify")}
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: n.Path, Net: "unixgram"})
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close() })
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			k, _, err := conn.ReadFromUnix(buf)
+			if err != nil {
+				return
+			}
+			n.mu.Lock()
+			n.msgs = append(n.msgs, string(buf[:k]))
+			n.mu.Unlock()
+		}
+	}()
+	return n
+}
+
+// has reports whether some datagram from the from-th on holds the line want.
+func (n *notifySocket) has(from int, want string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, m := range n.msgs[min(from, len(n.msgs)):] {
+		for _, l := range strings.Split(m, "\n") {
+			if l == want || strings.HasPrefix(want, "STATUS=") && strings.HasPrefix(l, want) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (n *notifySocket) count() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.msgs)
+}
+
+func (n *notifySocket) String() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return strings.Join(n.msgs, " | ")
+}
+
+// waitNotify waits for a datagram (from the from-th on) with the line want.
+func (n *notifySocket) wait(t *testing.T, from int, want string) {
+	t.Helper()
+	waitFor(t, 10*time.Second, "sd_notify "+want, func() bool { return n.has(from, want) })
+}
+
+// TestSocketActivation starts totpd the way totpd.socket does: the
+// listening socket is passed in, READY=1 goes to $NOTIFY_SOCKET.
+func TestSocketActivation(t *testing.T) {
+	t.Parallel()
+	b := setup(t, "systemd-socket-activate")
+	d := newDaemon(t, b, config{})
+	configured := d.Socket
+	d.Socket = filepath.Join(filepath.Dir(configured), "activated.sock")
+	notify := newNotifySocket(t)
+
+	d.launch("systemd-socket-activate", "-l", d.Socket, "-E", "NOTIFY_SOCKET="+notify.Path,
+		b.Totpd, "--config", d.CfgPath)
+	waitFor(t, 10*time.Second, "systemd-socket-activate to listen", func() bool {
+		fi, err := os.Stat(d.Socket)
+		return err == nil && fi.Mode()&os.ModeSocket != 0
+	})
+	// The first connection starts totpd on the passed socket.
+	u := newUser(t)
+	e := d.Enroll(u.Name)
+	require.Equal(t, wire.ActionPrompt, d.Query(u.Name).Action)
+	_, err := d.Verify(u.Name, codeAt(t, e.Secret, time.Now()))
+	require.NoError(t, err)
+
+	notify.wait(t, 0, "READY=1")
+	require.Contains(t, d.Stderr(), "serving on "+d.Socket)
+	_, err = os.Stat(configured)
+	require.ErrorIs(t, err, os.ErrNotExist, "with a socket passed in, totpd binds none itself")
+
+	require.NoError(t, d.Stop())
+	notify.wait(t, 0, "STOPPING=1")
+}
+
+// TestNotifyAndReload starts totpd by hand with $NOTIFY_SOCKET set, then
+// reloads its configuration with SIGHUP: a good one takes effect, a bad
+// one is refused with the reason and the old one stays.
+func TestNotifyAndReload(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	notify := newNotifySocket(t)
+	d := newDaemon(t, b, config{MaxFailures: 5})
+	d.Env = []string{"NOTIFY_SOCKET=" + notify.Path}
+	d.Start()
+	notify.wait(t, 0, "READY=1")
+
+	u := newUser(t)
+	e := d.Enroll(u.Name)
+	wrong := wrongCode(t, e.Secret, stepOf(time.Now()))
+	// failuresToLock counts wrong codes until the user is locked, then unlocks.
+	failuresToLock := func() int {
+		t.Helper()
+		defer d.CtlOK(nil, "user", "unlock", u.Name)
+		for i := 1; i <= 20; i++ {
+			_, err := d.Verify(u.Name, wrong)
+			if errCode(err) == wire.ErrCodeLocked {
+				return i
+			}
+			require.Equal(t, wire.ErrCodeDenied, errCode(err))
+		}
+		return -1
+	}
+	require.Equal(t, 5, failuresToLock())
+
+	// A good change.
+	mark := notify.count()
+	d.WriteConfig(config{MaxFailures: 2})
+	d.Signal(syscall.SIGHUP)
+	d.WaitLog("reloaded "+d.CfgPath, 10*time.Second)
+	notify.wait(t, mark, "RELOADING=1")
+	notify.wait(t, mark, "READY=1")
+	require.Equal(t, 2, failuresToLock(), "max_failures = 2 after SIGHUP")
+
+	// Bad ones: an unknown key, a bad value, broken TOML.
+	for what, text := range map[string]string{
+		"unknown key": config{MaxFailures: 10, Extra: "bogus_key = 1"}.render(d.Socket, d.StateDir, d.KeyFile),
+		"bad value":   strings.Replace(config{}.render(d.Socket, d.StateDir, d.KeyFile), "[lockout]\n", "[lockout]\nmax_failures = 0\n", 1),
+		"broken TOML": config{MaxFailures: 10}.render(d.Socket, d.StateDir, d.KeyFile) + "\n[lockout\n",
+	} {
+		before := strings.Count(d.Stderr(), "reload failed")
+		mark = notify.count()
+		d.WriteConfigRaw(text)
+		d.Signal(syscall.SIGHUP)
+		waitFor(t, 10*time.Second, what+": the reload to fail", func() bool {
+			return strings.Count(d.Stderr(), "reload failed") > before
+		})
+		notify.wait(t, mark, "STATUS=reload failed")
+		lines := strings.Split(d.Stderr(), "\n")
+		var why string
+		for _, l := range lines {
+			if strings.Contains(l, "reload failed") {
+				why = l
+			}
+		}
+		require.Contains(t, why, "keeping the configuration in force", what)
+		require.Contains(t, why, d.CfgPath, "%s: the message names the file", what)
+		switch what {
+		case "unknown key":
+			require.Contains(t, why, "bogus_key", "the message names the key")
+		case "bad value":
+			require.Contains(t, why, "max_failures", "the message names the key")
+		}
+		require.Equal(t, 2, failuresToLock(), "%s: the old configuration stays in force", what)
+	}
+	d.Alive()
+}
