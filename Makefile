@@ -40,8 +40,11 @@ test: deps build vet
 	@grep -E '^mode:|/totpd/totp/' $(BUILD)/cover.out > $(BUILD)/cover-totp.out
 	@$(GO) tool cover -func=$(BUILD)/cover-totp.out | awk '/^total:/ {sub("%","",$$3); printf "coverage of totp/: %s%% (floor 90%%)\n", $$3; if ($$3+0 < 90) exit 1}'
 
-bench: build
+# bench measures PRODUCT.md §5 side by side with its anchors in one run
+# (daemon, PAM and sshd rows need root) and prints ratios; it asserts nothing.
+bench: deps build
 	$(GO) test -run '^$$' -bench . -benchmem ./totp/
+	$(GO) run ./e2e/bench -build $(BUILD) -json $(BUILD)/bench.json
 
 clean:
 	rm -rf $(BUILD) $(DIST)

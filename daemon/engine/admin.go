@@ -118,7 +118,8 @@ func (e *Engine) Check(user, code string, info Info) *wire.Response {
 // its own grace period (empty: grace_period) starting now.
 func (e *Engine) Require(user, grace string, info Info) *wire.Response {
 	var g time.Duration
-	if grace != "" {
+	set := grace != ""
+	if set {
 		d, err := config.ParseDuration(grace)
 		if err != nil {
 			return e.refuse(info, user, wire.ErrCodeBadRequest, "--grace "+grace+": "+err.Error(), "bad grace")
@@ -131,7 +132,7 @@ func (e *Engine) Require(user, grace string, info Info) *wire.Response {
 	}
 	defer unlock()
 	s.rec.Override = OverrideRequire
-	s.rec.OverrideGraceSec = int64(g / time.Second)
+	s.rec.OverrideGraceSec, s.rec.OverrideGraceSet = int64(g/time.Second), set
 	if s.rec.Secret == nil {
 		s.rec.FirstRequired = s.now
 	}
@@ -149,7 +150,7 @@ func (e *Engine) Exempt(user string, info Info) *wire.Response {
 	}
 	defer unlock()
 	s.rec.Override = OverrideExempt
-	s.rec.OverrideGraceSec = 0
+	s.rec.OverrideGraceSec, s.rec.OverrideGraceSet = 0, false
 	if err := s.save(); err != nil {
 		return s.saveFailed()
 	}

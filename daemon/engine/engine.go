@@ -57,7 +57,7 @@ type Options struct {
 func New(cfg config.Config, st Store, o Options) *Engine {
 	e := &Engine{store: st, accounts: o.Accounts, audit: o.Audit, now: o.Now}
 	if e.accounts == nil {
-		e.accounts = SystemAccounts{}
+		e.accounts = NewCachedAccounts(SystemAccounts{}, time.Minute, 1<<14)
 	}
 	if e.audit == nil {
 		e.audit = audit.New()

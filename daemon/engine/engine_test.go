@@ -250,6 +250,9 @@ func TestGraceDeadlineAndAdminDisable(t *testing.T) {
 	f.now = f.now.Add(3 * time.Minute)
 	require.Equal(t, wire.ActionDeny, f.e.LoginQuery("bob", info).Action)
 	require.Equal(t, wire.ErrCodeBadRequest, f.e.Require("bob", "soon", info).Error.Code)
+	// --grace 0s means required now, not "the configured grace".
+	require.Nil(t, f.e.Require("bob", "0s", info).Error)
+	require.Equal(t, wire.ActionDeny, f.e.LoginQuery("bob", info).Action)
 }
 
 func TestEnrollBeginConfirm(t *testing.T) {
@@ -348,4 +351,23 @@ func TestAuditHasNoCodes(t *testing.T) {
 		require.NotContains(t, ev.String(), "999999")
 		require.NotContains(t, ev.String(), totp.EncodeSecret(secret))
 	}
+}
+
+func TestCachedAccounts(t *testing.T) {
+	base := fakeAccounts{users: map[string]uint32{"alice": 1001}}
+	c := NewCachedAccounts(base, time.Minute, 2)
+	now := time.Unix(1000, 0)
+	c.now = func() time.Time { return now }
+	a, err := c.User("alice")
+	require.NoError(t, err)
+	require.Equal(t, uint32(1001), a.UID)
+	delete(base.users, "alice")
+	_, err = c.User("alice")
+	require.NoError(t, err, "cached within the TTL")
+	now = now.Add(2 * time.Minute)
+	_, err = c.User("alice")
+	require.ErrorIs(t, err, ErrNoAccount, "expired")
+	base.users["bob"] = 1002
+	_, err = c.User("bob")
+	require.NoError(t, err, "a new account is seen at once")
 }

@@ -55,7 +55,7 @@ func (s *session) inAny(groups []string) (bool, error) {
 
 // grace reports the grace period that applies to the user.
 func (s *session) grace() time.Duration {
-	if s.rec.Override == OverrideRequire && s.rec.OverrideGraceSec > 0 {
+	if s.rec.Override == OverrideRequire && s.rec.OverrideGraceSet {
 		return time.Duration(s.rec.OverrideGraceSec) * time.Second
 	}
 	return s.cfg.Policy.GracePeriod.D()

@@ -24,7 +24,10 @@ const (
 	// DefaultMaxConns caps connections in service at once. A login waits
 	// on one for a few milliseconds, so this is plenty for a busy host
 	// while bounding what idle or hostile clients can hold.
-	DefaultMaxConns = 128
+	DefaultMaxConns = 512
+	// SlotWait is how long a connection over the cap waits for a slot
+	// before it is answered "busy".
+	SlotWait = time.Second
 	// DefaultReadTimeout bounds how long a client may take to send its request.
 	DefaultReadTimeout = 5 * time.Second
 	// DefaultWriteTimeout bounds how long a client may take to read the answer.
@@ -57,6 +60,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		maxConns = DefaultMaxConns
 	}
 	slots := make(chan struct{}, maxConns)
+	waiters := make(chan struct{}, maxConns)
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 	defer s.wg.Wait()
@@ -75,11 +79,32 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		select {
 		case slots <- struct{}{}:
 		default:
-			// Full: say so at once rather than leave a login waiting.
+			// At the cap: wait a little for a slot in a goroutine of its
+			// own (so the accept loop goes on), since a burst of logins
+			// should queue rather than fail; idle clients free their slot
+			// within the read timeout. Waiters are capped too: past that,
+			// "busy" at once.
 			s.wg.Add(1)
 			go func() {
 				defer s.wg.Done()
-				s.reject(c)
+				select {
+				case waiters <- struct{}{}:
+				default:
+					s.reject(c)
+					return
+				}
+				defer func() { <-waiters }()
+				select {
+				case slots <- struct{}{}:
+				case <-time.After(SlotWait):
+					s.reject(c)
+					return
+				case <-ctx.Done():
+					c.Close()
+					return
+				}
+				defer func() { <-slots }()
+				s.handle(ctx, c, peer)
 			}()
 			continue
 		}

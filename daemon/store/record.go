@@ -25,6 +25,7 @@ type Record struct {
 	FirstRequired    time.Time `json:"first_required,omitempty"` // grace start
 	Override         string    `json:"override,omitempty"`       // "", "require", "exempt"
 	OverrideGraceSec int64     `json:"override_grace,omitempty"`
+	OverrideGraceSet bool      `json:"override_grace_set,omitempty"` // OverrideGraceSec applies, even 0
 	Pending          *Pending  `json:"pending,omitempty"`
 	Seq              uint64    `json:"seq"` // bumped by the store on each Put
 }

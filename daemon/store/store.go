@@ -20,7 +20,10 @@ import (
 // Options tunes a Store. The zero value is fine.
 type Options struct {
 	// CheckpointBytes is the journal size that starts a background
-	// checkpoint. Default 4 MiB.
+	// checkpoint. Default 16 MiB: a checkpoint writes one snapshot per
+	// distinct user in the journal, so a longer journal spreads that cost
+	// over more updates of the same users, while replaying 16 MiB at
+	// start stays well under the 200 ms start goal.
 	CheckpointBytes int64
 	// CheckpointWorkers is how many snapshot files a checkpoint writes in
 	// parallel. Default 8.
@@ -34,7 +37,7 @@ type Options struct {
 }
 
 const (
-	defaultCheckpointBytes = 4 << 20
+	defaultCheckpointBytes = 16 << 20
 	usersDirName           = "users"
 	keyCheckName           = "keycheck"
 	keyCheckMagic          = "TOTPDKC1"

@@ -1,0 +1,478 @@
+package e2e
+
+// The host matrix of PRODUCT.md §4: pam_totpd.so inside the real programs
+// that load it (pamtester, sshd, su, sudo, login), talking to the real
+// daemon. This file holds the helpers those tests share; every name
+// starts with "host" to stay clear of the rest of the suite.
+//
+// The tests never change the machine's login configuration: each writes
+// its own /etc/pam.d/totpd-e2e-* service (removed at cleanup), runs sshd
+// under its own service name through a symlink, and runs su, sudo and
+// login (whose service names are fixed) in a private mount namespace
+// where the test's stack is bind-mounted over theirs.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/totpd/totpd/daemon/wire"
+)
+
+// hostSetup is the start of every host test: root, the tools, the
+// daemon's binaries and the PAM module.
+func hostSetup(t *testing.T, tools ...string) (binaries, string) {
+	t.Helper()
+	b := setup(t, tools...)
+	return b, hostModule(t)
+}
+
+// ---------------------------------------------------------------------
+// The module
+
+var (
+	hostModuleOnce sync.Once
+	hostModulePath string
+	hostModuleErr  error
+)
+
+// hostModule reports the absolute path of pam_totpd.so (with
+// pam_totpd_go.so beside it). It is built once per run by pam/build.sh,
+// the script `make build` runs, into a directory of the run's build
+// directory (root-owned, 0755: the loader refuses anything else when the
+// host runs as root), or taken from $TOTPD_BUILD_DIR like the daemon.
+func hostModule(t *testing.T) string {
+	t.Helper()
+	bins(t) // makes builtDir, which TestMain removes
+	hostModuleOnce.Do(func() {
+		if dir := os.Getenv("TOTPD_BUILD_DIR"); dir != "" {
+			abs, err := filepath.Abs(dir)
+			if err != nil {
+				hostModuleErr = err
+				return
+			}
+			for _, f := range []string{"pam_totpd.so", "pam_totpd_go.so"} {
+				if _, err := os.Stat(filepath.Join(abs, f)); err != nil {
+					hostModuleErr = fmt.Errorf("TOTPD_BUILD_DIR=%s: %w", dir, err)
+					return
+				}
+			}
+			hostModulePath = filepath.Join(abs, "pam_totpd.so")
+			return
+		}
+		root, err := moduleRoot()
+		if err != nil {
+			hostModuleErr = err
+			return
+		}
+		dir := filepath.Join(builtDir, "pam")
+		if hostModuleErr = os.Mkdir(dir, 0o755); hostModuleErr != nil {
+			return
+		}
+		if hostModuleErr = os.Chmod(dir, 0o755); hostModuleErr != nil {
+			return
+		}
+		cmd := exec.Command("sh", filepath.Join(root, "pam", "build.sh"), dir)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "GO="+goTool())
+		if out, err := cmd.CombinedOutput(); err != nil {
+			hostModuleErr = fmt.Errorf("pam/build.sh: %v\n%s", err, out)
+			return
+		}
+		hostModulePath = filepath.Join(dir, "pam_totpd.so")
+	})
+	require.NoError(t, hostModuleErr, "building the PAM module")
+	return hostModulePath
+}
+
+// ---------------------------------------------------------------------
+// contrib/ files and PAM services
+
+// hostContrib reports the text of a shipped file under contrib/.
+func hostContrib(t *testing.T, rel string) string {
+	t.Helper()
+	root, err := moduleRoot()
+	require.NoError(t, err)
+	b, err := os.ReadFile(filepath.Join(root, "contrib", rel))
+	require.NoError(t, err)
+	return string(b)
+}
+
+// hostContribPath reports the absolute path of a shipped file under contrib/.
+func hostContribPath(t *testing.T, rel string) string {
+	t.Helper()
+	root, err := moduleRoot()
+	require.NoError(t, err)
+	p := filepath.Join(root, "contrib", rel)
+	_, err = os.Stat(p)
+	require.NoError(t, err)
+	return p
+}
+
+var hostModuleName = regexp.MustCompile(`(^|[ \t])pam_totpd\.so([ \t]|$)`)
+
+// hostAdapt is the one change a test makes to a shipped PAM file: every
+// `pam_totpd.so` of a non-comment line becomes the absolute path of the
+// module under test followed by socket=SOCKET timeout=TIMEOUT. Nothing
+// else in the file changes. A file without the module is a test bug.
+func hostAdapt(t *testing.T, text, module, socket string, timeout int) string {
+	t.Helper()
+	n := 0
+	lines := strings.Split(text, "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(strings.TrimSpace(l), "#") {
+			continue
+		}
+		lines[i] = hostModuleName.ReplaceAllStringFunc(l, func(m string) string {
+			n++
+			return strings.Replace(m, "pam_totpd.so", fmt.Sprintf("%s socket=%s timeout=%d", module, socket, timeout), 1)
+		})
+	}
+	require.NotZero(t, n, "no pam_totpd.so line to adapt in:\n%s", text)
+	return strings.Join(lines, "\n")
+}
+
+// hostContribStack reports the shipped PAM file rel adapted for a test.
+func hostContribStack(t *testing.T, rel, module, socket string, timeout int) string {
+	t.Helper()
+	return hostAdapt(t, hostContrib(t, rel), module, socket, timeout)
+}
+
+// hostService writes text as a PAM service of its own,
+// /etc/pam.d/totpd-e2e-KIND-RANDOM, removed at cleanup, and reports its name.
+func hostService(t *testing.T, kind, text string) string {
+	t.Helper()
+	name := "totpd-e2e-" + kind + "-" + randHex(3)
+	path := filepath.Join("/etc/pam.d", name)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	require.NoError(t, err)
+	_, err = f.WriteString(text)
+	require.NoError(t, errors.Join(err, f.Close()))
+	t.Cleanup(func() {
+		if err := os.Remove(path); err != nil {
+			t.Errorf("removing %s: %v", path, err)
+		}
+	})
+	return name
+}
+
+// hostFile writes text to a new file of dir with mode and reports its path.
+func hostFile(t *testing.T, dir, name, text string, mode os.FileMode) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	require.NoError(t, os.WriteFile(p, []byte(text), mode))
+	require.NoError(t, os.Chmod(p, mode))
+	return p
+}
+
+// hostPublicDir makes a root-owned directory every user can traverse and
+// read (t.TempDir is 0700; setuid programs and sshd read from here).
+func hostPublicDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "te2e-host-")
+	require.NoError(t, err)
+	require.NoError(t, os.Chmod(dir, 0o755))
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// ---------------------------------------------------------------------
+// Running programs
+
+// hostRun is what one program run did.
+type hostRun struct {
+	Stdout, Stderr string
+	Code           int
+	Elapsed        time.Duration
+}
+
+func (r hostRun) String() string {
+	return fmt.Sprintf("exit %d after %v\nstdout:\n%s\nstderr:\n%s", r.Code, r.Elapsed.Round(time.Millisecond), r.Stdout, r.Stderr)
+}
+
+// Out is stdout and stderr together.
+func (r hostRun) Out() string { return r.Stdout + r.Stderr }
+
+// hostExec runs cmd with stdin to completion, killing it (and failing the
+// test) after limit.
+func hostExec(t *testing.T, cmd *exec.Cmd, stdin string, limit time.Duration) hostRun {
+	t.Helper()
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.Stdin = strings.NewReader(stdin)
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Setpgid = true
+	start := time.Now()
+	require.NoError(t, cmd.Start(), "starting %v", cmd.Args)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(limit):
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+		t.Fatalf("%v did not finish within %v\nstdout:\n%s\nstderr:\n%s", cmd.Args, limit, out.String(), errb.String())
+	}
+	r := hostRun{Stdout: out.String(), Stderr: errb.String(), Elapsed: time.Since(start)}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		r.Code = ee.ExitCode()
+	} else {
+		require.NoError(t, err, "%v", cmd.Args)
+	}
+	return r
+}
+
+// hostEnv is the environment programs under test get.
+func hostEnv(extra ...string) []string {
+	return append([]string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8", "TERM=dumb"}, extra...)
+}
+
+// pamtester prints these for the results of pam_authenticate.
+const (
+	hostPtSuccess = "successfully authenticated"
+	hostPtAuthErr = "Authentication failure"
+	hostPtUnavail = "Authentication service cannot retrieve authentication info"
+)
+
+// hostPamtester authenticates user with pamtester on service, stdin being
+// the person's typing, and bounds the run at limit.
+func hostPamtester(t *testing.T, service, user, stdin string, limit time.Duration) hostRun {
+	t.Helper()
+	cmd := exec.Command("pamtester", "-v", "-I", "rhost=198.51.100.9", "-I", "tty=pts/7", service, user, "authenticate")
+	cmd.Env = hostEnv()
+	return hostExec(t, cmd, stdin, limit)
+}
+
+// ---------------------------------------------------------------------
+// Accounts
+
+// hostSetPasswords sets the passwords of users (name → password) with one chpasswd.
+func hostSetPasswords(t *testing.T, pw map[string]string) {
+	t.Helper()
+	var in strings.Builder
+	for name, p := range pw {
+		fmt.Fprintf(&in, "%s:%s\n", name, p)
+	}
+	accountsMu.Lock()
+	defer accountsMu.Unlock()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		cmd := exec.Command("chpasswd")
+		cmd.Stdin = strings.NewReader(in.String())
+		out, err := cmd.CombinedOutput()
+		if err == nil {
+			return
+		}
+		if !bytes.Contains(out, []byte("lock")) || time.Now().After(deadline) {
+			t.Fatalf("chpasswd: %v: %s", err, out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// hostPassword reports a password for a test user: not a TOTP code, not
+// shaped like a recovery code.
+func hostPassword() string { return "Pw-" + randHex(6) + "!" }
+
+// hostHome reports the home directory of a.
+func hostHome(t *testing.T, a account) string {
+	t.Helper()
+	u, err := user.Lookup(a.Name)
+	require.NoError(t, err)
+	return u.HomeDir
+}
+
+// hostAuthorizeKey writes authorizedKey as a's ~/.ssh/authorized_keys,
+// with the ownership and modes sshd's StrictModes wants.
+func hostAuthorizeKey(t *testing.T, a account, authorizedKey []byte) {
+	t.Helper()
+	home := hostHome(t, a)
+	dir := filepath.Join(home, ".ssh")
+	require.NoError(t, os.MkdirAll(dir, 0o700))
+	f := filepath.Join(dir, "authorized_keys")
+	require.NoError(t, os.WriteFile(f, authorizedKey, 0o600))
+	for _, p := range []string{dir, f} {
+		require.NoError(t, os.Chown(p, int(a.UID), int(a.GID)))
+	}
+}
+
+// hostEnroll enrolls a as an admin would (`totpctl user enroll`, through
+// the wire protocol for speed when many users are needed) and reports the
+// secret and recovery codes.
+func hostEnroll(t *testing.T, d *daemon, a account) *wire.Enrollment {
+	t.Helper()
+	resp, err := d.Call(wire.Request{Op: wire.OpUserEnroll, User: a.Name})
+	require.NoError(t, err, "enrolling %s", a.Name)
+	require.NotNil(t, resp.Enrollment)
+	require.NotEmpty(t, resp.Enrollment.Secret)
+	require.NotEmpty(t, resp.Enrollment.RecoveryCodes)
+	return resp.Enrollment
+}
+
+// hostWrongCode reports six digits that are no code of secret near now.
+func hostWrongCode(t *testing.T, secret string) string {
+	t.Helper()
+	near := strings.Join(codesFrom(t, secret, stepOf(time.Now())-4, 9), " ")
+	for _, c := range []string{"000000", "111111", "222222", "333333"} {
+		if !strings.Contains(near, c) {
+			return c
+		}
+	}
+	t.Fatal("no wrong code found")
+	return ""
+}
+
+// hostAudit reports the daemon's audit lines (stderr: no journal in the
+// tests) about user.
+func hostAudit(d *daemon, user string) []string {
+	var out []string
+	for _, l := range strings.Split(d.Stderr(), "\n") {
+		if strings.Contains(l, fmt.Sprintf("user=%q", user)) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// ---------------------------------------------------------------------
+// Private mount namespaces, for programs whose PAM service name is fixed
+
+// hostBind is one bind mount: Src over Dst.
+type hostBind struct{ Src, Dst string }
+
+// hostNamespaced reports a command that runs argv in a new private mount
+// namespace where binds are mounted first: only that process tree sees
+// them, the machine's files stay as they are.
+func hostNamespaced(binds []hostBind, argv ...string) *exec.Cmd {
+	const script = `set -e
+while [ "$1" != "--" ]; do mount --bind "$1" "$2"; shift 2; done
+shift
+exec "$@"`
+	args := []string{"--mount", "--propagation", "private", "--", "sh", "-c", script, "sh"}
+	for _, b := range binds {
+		args = append(args, b.Src, b.Dst)
+	}
+	args = append(args, "--")
+	args = append(args, argv...)
+	cmd := exec.Command("unshare", args...)
+	cmd.Env = hostEnv()
+	cmd.Dir = "/"
+	return cmd
+}
+
+// ---------------------------------------------------------------------
+// Processes
+
+// hostDescendants reports the pids of every living descendant of pid,
+// with their command lines (zombies are not counted: they are done).
+func hostDescendants(pid int) map[int]string {
+	parent := map[int]int{}
+	cmdline := map[int]string{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid …; comm may hold spaces and parentheses.
+		s := string(stat)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(s[i+1:])
+		if len(f) < 2 || f[0] == "Z" || f[0] == "X" {
+			continue
+		}
+		pp, _ := strconv.Atoi(f[1])
+		parent[p] = pp
+		cl, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		cmdline[p] = strings.TrimSpace(strings.ReplaceAll(string(cl), "\x00", " "))
+	}
+	out := map[int]string{}
+	for p := range parent {
+		for q, n := parent[p], 0; q > 1 && n < 64; q, n = parent[q], n+1 {
+			if q == pid {
+				out[p] = cmdline[p]
+				break
+			}
+		}
+	}
+	return out
+}
+
+func hostDescribe(procs map[int]string) string {
+	var l []string
+	for p, c := range procs {
+		l = append(l, fmt.Sprintf("  %d %s", p, c))
+	}
+	sort.Strings(l)
+	return strings.Join(l, "\n")
+}
+
+// ---------------------------------------------------------------------
+// Fake daemons, for the faults the real one cannot be made to show
+
+// hostFakeListener listens on a new socket and hands each connection to
+// serve in its own goroutine, closing it when serve returns; it stops at
+// cleanup.
+func hostFakeListener(t *testing.T, serve func(net.Conn)) string {
+	t.Helper()
+	sock := filepath.Join(socketDir(t), "fake.sock")
+	ln, err := net.Listen("unix", sock)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				stop := context.AfterFunc(ctx, func() { c.Close() })
+				defer stop()
+				defer c.Close()
+				serve(c)
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		ln.Close()
+		wg.Wait()
+	})
+	return sock
+}
+
+// hostHang is a daemon that accepts, reads and never answers.
+func hostHang(c net.Conn) { _, _ = io.Copy(io.Discard, c) }
