@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/totpd/totpd/cli/qrterm"
 	"github.com/totpd/totpd/daemon/client"
@@ -24,13 +25,17 @@ type flow struct {
 	user string
 	// service, rhost and tty go with every request, for the audit log.
 	service, rhost, tty string
+	// budget is what is left of timeout= for talking to the daemon. It
+	// bounds the whole exchange, all calls together; the time the person
+	// takes to type is not counted.
+	budget time.Duration
 }
 
 // authenticate runs the login flow and reports the PAM result. It
 // returns pamSuccess only when the daemon said yes: an allow, an accepted
 // code or a confirmed enrollment.
 func authenticate(h host, o options) int {
-	f := &flow{h: h, o: o, c: client.New(o.socket, o.timeout)}
+	f := &flow{h: h, o: o, c: client.New(o.socket, o.timeout), budget: o.timeout}
 	user, r := h.User()
 	switch {
 	case r == pamConvErr:
@@ -170,7 +175,14 @@ func enrollmentText(e *wire.Enrollment) string {
 // or a senseless answer is PAM_AUTHINFO_UNAVAIL.
 func (f *flow) call(op wire.Op, req wire.Request) (*wire.Response, int) {
 	req.Op, req.User, req.Service, req.RHost, req.TTY = op, f.user, f.service, f.rhost, f.tty
+	if f.budget <= 0 {
+		f.logf(logErr, "user %q: %s: the timeout of %v for talking to totpd is used up", f.user, op, f.o.timeout)
+		return nil, pamAuthinfoUnavail
+	}
+	f.c.Timeout = f.budget
+	start := time.Now()
 	resp, err := f.c.Call(context.Background(), req)
+	f.budget -= time.Since(start)
 	var refusal *wire.Error
 	switch {
 	case err == nil:

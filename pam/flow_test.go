@@ -310,3 +310,22 @@ func TestEnrollmentText(t *testing.T) {
 	assert.Equal(t, "Add this key to your authenticator app: "+totp.GroupSecret("JBSWY3DPEHPK3PXP")+
 		"\nKey URI (for apps that take one):\n"+long, text)
 }
+
+// TestFlowTimeoutBoundsWholeExchange: timeout= bounds all calls of one
+// authentication together, so a daemon slow on each call cannot stretch a
+// login to a multiple of it.
+func TestFlowTimeoutBoundsWholeExchange(t *testing.T) {
+	d := newFakeDaemon(t, func(req wire.Request) reply {
+		time.Sleep(350 * time.Millisecond) // a slow daemon, not synchronisation
+		if req.Op == wire.OpLoginQuery {
+			return reply{resp: &wire.Response{Action: wire.ActionPrompt}}
+		}
+		return reply{resp: &wire.Response{}}
+	})
+	o := opts(d)
+	o.timeout = 500 * time.Millisecond
+	h := &fakeHost{user: "alice", answers: []string{"123456"}}
+	start := time.Now()
+	assert.Equal(t, pamAuthinfoUnavail, authenticate(h, o))
+	assert.Less(t, time.Since(start), o.timeout+250*time.Millisecond)
+}

@@ -7,7 +7,8 @@
 // Arguments, as written after the module in a PAM service file:
 //
 //	socket=PATH     the daemon's socket (default /run/totpd/totpd.sock)
-//	timeout=SECONDS bound on each exchange with the daemon (default 10)
+//	timeout=SECONDS bound on the whole exchange with the daemon, all calls
+//	                of one authentication together (default 10)
 //	prompt=TEXT     the code prompt (default "Verification code: ";
 //	                write [prompt=Your code: ] for text with spaces)
 //	debug           log each step to syslog (never a code)
