@@ -420,9 +420,10 @@ func (p *process) exited() bool {
 	}
 }
 
-// socketDir makes a directory for sockets that every user can traverse
-// (t.TempDir is 0700, and non-root callers must reach the socket).
-func socketDir(t *testing.T) string {
+// publicDir makes a root-owned directory every user can traverse: for
+// sockets non-root callers must reach, and files setuid programs and sshd
+// read (t.TempDir is 0700).
+func publicDir(t *testing.T) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "te2e-sock-")
 	require.NoError(t, err)
@@ -438,7 +439,7 @@ func newDaemon(t *testing.T, b binaries, cfg config) *daemon {
 	d := &daemon{
 		t:        t,
 		bin:      b,
-		Socket:   filepath.Join(socketDir(t), "totpd.sock"),
+		Socket:   filepath.Join(publicDir(t), "totpd.sock"),
 		CfgPath:  filepath.Join(dir, "totpd.toml"),
 		StateDir: filepath.Join(dir, "state"),
 		KeyFile:  filepath.Join(dir, "master.key"),

@@ -182,17 +182,6 @@ func hostFile(t *testing.T, dir, name, text string, mode os.FileMode) string {
 	return p
 }
 
-// hostPublicDir makes a root-owned directory every user can traverse and
-// read (t.TempDir is 0700; setuid programs and sshd read from here).
-func hostPublicDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "te2e-host-")
-	require.NoError(t, err)
-	require.NoError(t, os.Chmod(dir, 0o755))
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
-}
-
 // ---------------------------------------------------------------------
 // Running programs
 
@@ -443,7 +432,7 @@ func hostDescribe(procs map[int]string) string {
 // cleanup.
 func hostFakeListener(t *testing.T, serve func(net.Conn)) string {
 	t.Helper()
-	sock := filepath.Join(socketDir(t), "fake.sock")
+	sock := filepath.Join(publicDir(t), "fake.sock")
 	ln, err := net.Listen("unix", sock)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -118,7 +118,7 @@ func TestHostSu(t *testing.T) {
 	pw := hostPassword()
 	hostSetPasswords(t, map[string]string{bob.Name: pw})
 	e := hostEnroll(t, d, bob)
-	dir := hostPublicDir(t)
+	dir := publicDir(t)
 	stack := hostFile(t, dir, "su", hostContribStack(t, "pam.d/su", module, d.Socket, 10), 0o644)
 	// `su -` uses the service su-l, whose Debian file includes su.
 	su := func(t *testing.T) *hostTerm {
@@ -183,7 +183,7 @@ func TestHostSudo(t *testing.T) {
 	pw := hostPassword()
 	hostSetPasswords(t, map[string]string{alice.Name: pw})
 	e := hostEnroll(t, d, alice)
-	dir := hostPublicDir(t)
+	dir := publicDir(t)
 	binds := []hostBind{
 		{hostFile(t, dir, "sudo", hostContribStack(t, "pam.d/sudo", module, d.Socket, 10), 0o644), "/etc/pam.d/sudo"},
 		{hostFile(t, dir, "sudoers", hostSudoers(alice.Name), 0o440), "/etc/sudoers"},
@@ -228,7 +228,7 @@ func TestHostLogin(t *testing.T) {
 	pw := hostPassword()
 	hostSetPasswords(t, map[string]string{alice.Name: pw})
 	e := hostEnroll(t, d, alice)
-	dir := hostPublicDir(t)
+	dir := publicDir(t)
 	stack := hostFile(t, dir, "login", hostContribStack(t, "pam.d/login", module, d.Socket, 10), 0o644)
 	login := func(t *testing.T) *hostTerm {
 		cmd := hostNamespaced([]hostBind{{stack, "/etc/pam.d/login"}}, "login")

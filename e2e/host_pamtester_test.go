@@ -308,7 +308,7 @@ func TestHostPamAuthUpdate(t *testing.T) {
 	hostSetPasswords(t, pw)
 	e := hostEnroll(t, d, alice)
 
-	dir := hostPublicDir(t)
+	dir := publicDir(t)
 	var binds []hostBind
 	for _, orig := range []string{"/etc/pam.d", "/usr/share/pam-configs", "/var/lib/pam", "/var/cache/debconf"} {
 		cp := filepath.Join(dir, strings.ReplaceAll(strings.TrimPrefix(orig, "/"), "/", "_"))

@@ -24,7 +24,7 @@ type notifySocket struct {
 
 func newNotifySocket(t *testing.T) *notifySocket {
 	t.Helper()
-	n := &notifySocket{Path: filepath.Join(socketDir(t), "notify")}
+	n := &notifySocket{Path: filepath.Join(publicDir(t), "notify")}
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: n.Path, Net: "unixgram"})
 	require.NoError(t, err)
 	t.Cleanup(func() { conn.Close() })
