@@ -36,7 +36,7 @@ vet:
 # test runs every test: vet, unit tests with the race detector, the
 # oathtool cross-check, and (as root) the end-to-end suites.
 test: deps build vet
-	$(GO) test -race -count=1 -coverprofile=$(BUILD)/cover.out ./...
+	$(GO) test -race -count=1 -timeout 30m -coverprofile=$(BUILD)/cover.out ./...
 	@grep -E '^mode:|/totpd/totp/' $(BUILD)/cover.out > $(BUILD)/cover-totp.out
 	@$(GO) tool cover -func=$(BUILD)/cover-totp.out | awk '/^total:/ {sub("%","",$$3); printf "coverage of totp/: %s%% (floor 90%%)\n", $$3; if ($$3+0 < 90) exit 1}'
 
