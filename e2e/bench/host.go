@@ -1,0 +1,537 @@
+package main
+
+// Real accounts, a real totpd, PAM services of the bench's own and sshd
+// run under its own service name, for the pam and ssh sections. Nothing
+// of the machine's login configuration is touched: the PAM services are
+// /etc/pam.d/totpd-bench-*, sshd runs through a symlink (OpenSSH names
+// its PAM service after argv[0]) with its own config, host key and
+// loopback port; all of it, and the tbench* accounts, go at the end.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/totpd/totpd/totp"
+)
+
+const hostUsers = 200 // up to three fresh codes each per TOTP step for ours
+
+type hostUser struct {
+	name  string
+	ours  benchUser
+	gaSec []byte
+}
+
+func (u hostUser) gaCode(now time.Time) string {
+	c, _ := totp.DefaultParams().Code(u.gaSec, now)
+	return c
+}
+
+type hostBench struct {
+	b      *Bench
+	dir    string
+	module string
+	socket string
+	gaDir  string
+	users  []hostUser
+	alloc  *codeAlloc
+}
+
+var (
+	hostOnce sync.Once
+	hostVal  *hostBench
+	hostWhy  string
+)
+
+// hostFor sets up (once per run) what the pam and ssh sections share, or
+// reports why it cannot ("" when it could).
+func hostFor(b *Bench) (*hostBench, string) {
+	hostOnce.Do(func() {
+		h, err := setupHost(b)
+		if err != nil {
+			hostWhy = "not measured: " + err.Error()
+			return
+		}
+		hostVal = h
+	})
+	return hostVal, hostWhy
+}
+
+func setupHost(b *Bench) (*hostBench, error) {
+	if os.Geteuid() != 0 {
+		return nil, errors.New("needs root (accounts, /etc/pam.d, sshd)")
+	}
+	for _, t := range []string{"pamtester", "useradd", "userdel", "/usr/sbin/sshd", "ssh-keygen", "unshare"} {
+		if _, err := exec.LookPath(t); err != nil {
+			return nil, fmt.Errorf("%s not installed", t)
+		}
+	}
+	ga := ""
+	for _, p := range []string{"/lib/x86_64-linux-gnu/security", "/usr/lib/x86_64-linux-gnu/security", "/lib/security", "/usr/lib/security", "/lib64/security"} {
+		if _, err := os.Stat(filepath.Join(p, "pam_google_authenticator.so")); err == nil {
+			ga = p
+		}
+	}
+	if ga == "" {
+		return nil, errors.New("pam_google_authenticator.so not installed (libpam-google-authenticator)")
+	}
+	h := &hostBench{b: b, dir: filepath.Join(b.WorkDir, "host"), module: filepath.Join(b.BuildDir, "pam_totpd.so")}
+	for _, f := range []string{h.module, filepath.Join(b.BuildDir, "pam_totpd_go.so"), filepath.Join(b.BuildDir, "totpd")} {
+		if _, err := os.Stat(f); err != nil {
+			return nil, fmt.Errorf("%v (make build)", err)
+		}
+	}
+	h.gaDir = filepath.Join(h.dir, "ga")
+	if err := os.MkdirAll(h.gaDir, 0o755); err != nil {
+		return nil, err
+	}
+	os.Chmod(h.dir, 0o755)
+
+	// Accounts first: the daemon's view of /etc is a copy taken at its start.
+	b.Progressf("creating %d accounts tbench000…", hostUsers)
+	var names []string
+	for i := range hostUsers {
+		name := fmt.Sprintf("tbench%03d", i)
+		if _, err := user.Lookup(name); err == nil {
+			return nil, fmt.Errorf("account %s exists already (left from an earlier run? userdel -r it)", name)
+		}
+		if err := retryLocked(exec.Command("useradd", "-m", "-s", "/bin/sh", name)); err != nil {
+			return nil, fmt.Errorf("useradd %s: %w", name, err)
+		}
+		n := name
+		cleanupOnExit(func() {
+			if err := retryLocked(exec.Command("userdel", "-r", n)); err != nil {
+				fmt.Fprintf(os.Stderr, "bench: userdel -r %s: %v\n", n, err)
+			}
+		})
+		names = append(names, name)
+	}
+
+	nb := *b
+	nb.Users, nb.WorkDir = 1, h.dir
+	d, err := newDaemonEnv(&nb, filepath.Join(b.BuildDir, "totpd"))
+	if err != nil {
+		return nil, err
+	}
+	cleanupOnExit(d.close)
+	if d.proc, err = d.start(b.Ctx); err != nil {
+		return nil, err
+	}
+	h.socket = d.socket
+	for _, name := range names {
+		u, err := d.enroll(b.Ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		sec, err := totp.GenerateSecret(20)
+		if err != nil {
+			return nil, err
+		}
+		text := totp.EncodeSecret(sec) + "\n\" TOTP_AUTH\n"
+		p := filepath.Join(h.gaDir, name)
+		if err := os.WriteFile(p, []byte(text), 0o400); err != nil {
+			return nil, err
+		}
+		h.users = append(h.users, hostUser{name: name, ours: u, gaSec: sec})
+	}
+	h.alloc = &codeAlloc{users: h.users, last: make([]int64, len(h.users))}
+	for i := range h.alloc.last {
+		h.alloc.last[i] = -1
+	}
+	return h, nil
+}
+
+// retryLocked runs cmd, again while /etc/passwd is locked by someone else.
+func retryLocked(cmd *exec.Cmd) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c := exec.Command(cmd.Path, cmd.Args[1:]...)
+		out, err := c.CombinedOutput()
+		if err == nil {
+			return nil
+		}
+		if !bytes.Contains(out, []byte("lock")) || time.Now().After(deadline) {
+			return fmt.Errorf("%v: %s", err, bytes.TrimSpace(out))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (h *hostBench) oursAuth() string {
+	return fmt.Sprintf("auth required %s socket=%s timeout=5\n", h.module, h.socket)
+}
+
+func (h *hostBench) gaAuth() string {
+	return fmt.Sprintf("auth required pam_google_authenticator.so secret=%s/${USER} user=root\n", h.gaDir)
+}
+
+// service writes /etc/pam.d/totpd-bench-KIND-RANDOM (removed at the end)
+// and reports its name.
+func (h *hostBench) service(kind, text string) (string, error) {
+	var r [3]byte
+	rand.Read(r[:])
+	name := fmt.Sprintf("totpd-bench-%s-%x", kind, r)
+	p := filepath.Join("/etc/pam.d", name)
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return "", err
+	}
+	_, err = f.WriteString("# totpd bench, removed at its end\n" + text)
+	if err = errors.Join(err, f.Close()); err != nil {
+		os.Remove(p)
+		return "", err
+	}
+	cleanupOnExit(func() { os.Remove(p) })
+	return name, nil
+}
+
+// pamtester runs one whole authentication and reports its wall time.
+func (h *hostBench) pamtester(service, user, code string) (time.Duration, error) {
+	cmd := exec.Command("pamtester", service, user, "authenticate")
+	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"}
+	cmd.Stdin = strings.NewReader(code + "\n")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	t := time.Now()
+	err := cmd.Run()
+	d := time.Since(t)
+	if err == nil && !strings.Contains(out.String(), "successfully authenticated") {
+		err = errors.New("no success reported")
+	}
+	if err != nil {
+		err = fmt.Errorf("%v: %s", err, strings.TrimSpace(out.String()))
+	}
+	return d, err
+}
+
+// codeAlloc hands out (user, fresh code) for ours: a user's code is
+// accepted once per step, so each user gives, in order, the codes of the
+// previous step (while at least 8 s of the current one are left: the
+// daemon's window of 1 still takes it), the current and the next one,
+// never two in flight (round robin over many users); when all are used
+// it waits for the next step, and counts the wait.
+type codeAlloc struct {
+	mu     sync.Mutex
+	users  []hostUser
+	last   []int64
+	next   int
+	waited time.Duration
+}
+
+func (a *codeAlloc) first(now time.Time) (cur, lo int64) {
+	p := a.users[0].ours.params
+	cur = p.Step(now)
+	lo = cur
+	if p.StepTime(cur+1).Sub(now) >= 8*time.Second {
+		lo = cur - 1
+	}
+	return cur, lo
+}
+
+// capacity reports how many codes can be had now without waiting.
+func (a *codeAlloc) capacity() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	cur, lo := a.first(time.Now())
+	n := 0
+	for _, l := range a.last {
+		n += int(max(0, cur+2-max(l+1, lo)))
+	}
+	return n
+}
+
+// reserve waits (untimed) until n codes can be had without waiting.
+func (a *codeAlloc) reserve(ctx context.Context, n int) error {
+	for a.capacity() < n {
+		p := a.users[0].ours.params
+		select {
+		case <-time.After(time.Until(p.StepTime(p.Step(time.Now()) + 1).Add(20 * time.Millisecond))):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+func (a *codeAlloc) take(ctx context.Context) (int, string, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for {
+		p := a.users[0].ours.params
+		cur, lo := a.first(time.Now())
+		for k := range a.users {
+			i := (a.next + k) % len(a.users)
+			st := max(a.last[i]+1, lo)
+			if st <= cur+1 {
+				a.last[i] = st
+				a.next = i + 1
+				c, err := p.CodeAt(a.users[i].ours.secret, st)
+				return i, c, err
+			}
+		}
+		t := time.Now()
+		select {
+		case <-time.After(time.Until(p.StepTime(cur + 1).Add(20 * time.Millisecond))):
+			a.waited += time.Since(t)
+		case <-ctx.Done():
+			return 0, "", ctx.Err()
+		}
+	}
+}
+
+func (a *codeAlloc) waitedSoFar() time.Duration {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.waited
+}
+
+// ---------------------------------------------------------------------
+// sshd
+
+type sshdProc struct {
+	addr    string
+	hostKey ssh.PublicKey
+	cmd     *exec.Cmd
+	done    chan struct{}
+	logs    *bytes.Buffer
+}
+
+var sshdConfig = `ListenAddress 127.0.0.1
+PidFile none
+HostKey %s
+UsePAM yes
+KbdInteractiveAuthentication yes
+PasswordAuthentication no
+PubkeyAuthentication no
+AuthenticationMethods keyboard-interactive
+LogLevel ERROR
+UseDNS no
+PermitRootLogin no
+PrintMotd no
+PrintLastLog no
+MaxStartups 200
+MaxSessions 20
+`
+
+// contribSession is the account and session part of contrib's sshd stacks.
+func (h *hostBench) contribSession() string {
+	b, err := os.ReadFile(filepath.Join(h.b.RepoDir, "contrib", "pam.d", "sshd-key-and-code"))
+	if err != nil {
+		return "account required pam_permit.so\nsession required pam_permit.so\n"
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) > 0 && (f[0] == "account" || f[0] == "session" || f[0] == "@include" && len(f) > 1 && f[1] != "common-password") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n") + "\n"
+}
+
+func (h *hostBench) startSSHD(kind, auth string) (*sshdProc, error) {
+	service, err := h.service(kind, auth+h.contribSession())
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(h.dir, kind)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	link := filepath.Join(dir, service)
+	if err := os.Symlink("/usr/sbin/sshd", link); err != nil {
+		return nil, err
+	}
+	key := filepath.Join(dir, "host_ed25519_key")
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "totpd-bench", "-f", key).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("ssh-keygen: %v: %s", err, out)
+	}
+	pub, err := os.ReadFile(key + ".pub")
+	if err != nil {
+		return nil, err
+	}
+	s := &sshdProc{done: make(chan struct{}), logs: &bytes.Buffer{}}
+	if s.hostKey, _, _, _, err = ssh.ParseAuthorizedKey(pub); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	s.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	cfg := filepath.Join(dir, "sshd_config")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(sshdConfig, key)), 0o600); err != nil {
+		return nil, err
+	}
+	env := []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"}
+	check := exec.Command(link, "-t", "-f", cfg, "-p", strconv.Itoa(port))
+	check.Env = env
+	if out, err := check.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("sshd -t: %v: %s", err, out)
+	}
+	s.cmd = exec.Command(link, "-D", "-e", "-f", cfg, "-p", strconv.Itoa(port))
+	s.cmd.Env = env
+	lw := &lockedWriter{w: s.logs}
+	s.cmd.Stdout, s.cmd.Stderr = lw, lw
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	if err := s.cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() { s.cmd.Wait(); close(s.done) }()
+	cleanupOnExit(s.stop)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		select {
+		case <-s.done:
+			return nil, fmt.Errorf("sshd exited before serving: %s", s.logs.String())
+		default:
+		}
+		if c, err := net.DialTimeout("tcp", s.addr, time.Second); err == nil {
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			line, _ := bufio.NewReader(c).ReadString('\n')
+			c.Close()
+			if strings.HasPrefix(line, "SSH-2.0-") {
+				return s, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("sshd did not greet on %s within 15s", s.addr)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.w.Len() > 1<<20 {
+		return len(p), nil
+	}
+	return l.w.Write(p)
+}
+
+// login connects as user, answers every keyboard-interactive question
+// with code, runs `true` in a session and closes.
+func (s *sshdProc) login(user, code string) error {
+	conn, err := net.DialTimeout("tcp", s.addr, 30*time.Second)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	kbd := ssh.KeyboardInteractive(func(name, instr string, qs []string, echos []bool) ([]string, error) {
+		a := make([]string, len(qs))
+		for i := range a {
+			a[i] = code
+		}
+		return a, nil
+	})
+	cc, chans, reqs, err := ssh.NewClientConn(conn, s.addr, &ssh.ClientConfig{
+		User: user, Auth: []ssh.AuthMethod{kbd}, HostKeyCallback: ssh.FixedHostKey(s.hostKey),
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", user, err)
+	}
+	client := ssh.NewClient(cc, chans, reqs)
+	defer client.Close()
+	sess, err := client.NewSession()
+	if err != nil {
+		return fmt.Errorf("%s: session: %w", user, err)
+	}
+	defer sess.Close()
+	if err := sess.Run("true"); err != nil {
+		return fmt.Errorf("%s: true: %w", user, err)
+	}
+	return nil
+}
+
+// leftover waits up to 10 s for every connection's sshd to end and
+// reports how many are still there.
+func (s *sshdProc) leftover() int {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n := len(descendants(s.cmd.Process.Pid))
+		if n == 0 || time.Now().After(deadline) {
+			return n
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stop ends sshd by its pid (SIGTERM, then SIGKILL) and whatever of its
+// own processes it left.
+func (s *sshdProc) stop() {
+	left := descendants(s.cmd.Process.Pid)
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(10 * time.Second):
+		s.cmd.Process.Kill()
+		<-s.done
+	}
+	for _, pid := range left {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
+
+// descendants reports the living descendants of pid.
+func descendants(pid int) []int {
+	parent := map[int]int{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		st, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		s := string(st)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(s[i+1:])
+		if len(f) < 2 || f[0] == "Z" || f[0] == "X" {
+			continue
+		}
+		parent[p], _ = strconv.Atoi(f[1])
+	}
+	var out []int
+	for p := range parent {
+		for q, n := parent[p], 0; q > 1 && n < 64; q, n = parent[q], n+1 {
+			if q == pid {
+				out = append(out, p)
+				break
+			}
+		}
+	}
+	return out
+}
