@@ -371,3 +371,38 @@ func TestCachedAccounts(t *testing.T) {
 	_, err = c.User("bob")
 	require.NoError(t, err, "a new account is seen at once")
 }
+
+func TestStatusUsersAndRecoveryCodes(t *testing.T) {
+	f := newFixture(t, func(c *config.Config) {
+		c.Policy.Require = "groups"
+		c.Policy.Groups = []string{"ops"}
+		c.Policy.GracePeriod = config.Duration(48 * time.Hour)
+	})
+	// alice is required (ops) and not enrolled: status records the deadline.
+	st := f.e.Status("alice", info).Status
+	require.True(t, st.Required)
+	require.False(t, st.Enrolled)
+	require.NotNil(t, st.Deadline)
+	require.Equal(t, f.now.Add(48*time.Hour), *st.Deadline)
+
+	secret := f.enroll(t, "bob")
+	f.now = f.now.Add(time.Minute)
+	r := f.e.RecoveryCodes("bob", f.code(t, secret, 0), info)
+	require.Nil(t, r.Error)
+	require.Len(t, r.Enrollment.RecoveryCodes, 10)
+	require.Equal(t, wire.ErrCodeDenied, f.e.RecoveryCodes("bob", "000000", info).Error.Code)
+
+	users := f.e.Users(info).Users
+	require.Len(t, users, 2)
+	require.Equal(t, "alice", users[0].User)
+	require.Equal(t, "bob", users[1].User)
+	require.True(t, users[1].Enrolled)
+	require.False(t, users[1].Required)
+	require.Equal(t, 1, users[1].Failures)
+	require.Equal(t, 10, users[1].RecoveryCodes)
+
+	f.st.broken["bob"] = true
+	users = f.e.Users(info).Users
+	require.NotEmpty(t, users[1].StateError, "an unreadable user is listed, not hidden")
+	require.Equal(t, wire.ErrCodeState, f.e.Show("bob", info).Error.Code)
+}
