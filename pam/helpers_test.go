@@ -162,7 +162,7 @@ func runCmdOut(t *testing.T, combined bool, stdin string, env []string, name str
 // syslogCapture collects what is logged to /dev/log while the test runs,
 // by listening there when no syslog daemon does (as in containers). It
 // reports nil when /dev/log is taken: then there is nothing to check.
-func syslogCapture(t *testing.T) func() string {
+func syslogCapture(t *testing.T) func(want string) string {
 	t.Helper()
 	ln, err := net.ListenPacket("unixgram", "/dev/log")
 	if err != nil {
@@ -191,10 +191,20 @@ func syslogCapture(t *testing.T) func() string {
 		<-done
 		os.Remove("/dev/log")
 	})
-	return func() string {
-		time.Sleep(50 * time.Millisecond) // let the last datagrams in
-		mu.Lock()
-		defer mu.Unlock()
-		return buf.String()
+	// The returned function waits, with a deadline, until what was logged
+	// contains want (datagrams reach the reader goroutine a little after
+	// pamtester has sent them), then reports it all.
+	return func(want string) string {
+		var got string
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			mu.Lock()
+			got = buf.String()
+			mu.Unlock()
+			if strings.Contains(got, want) || time.Now().After(deadline) {
+				return got
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -232,13 +233,17 @@ func TestPamtesterUnknownActionNeverSucceeds(t *testing.T) {
 func TestPamtesterSyslog(t *testing.T) {
 	logs := syslogCapture(t)
 	if logs == nil {
-		t.Skip("/dev/log belongs to a syslog daemon here")
+		msg := "/dev/log belongs to a syslog daemon here, so the module's log lines cannot be read"
+		if os.Geteuid() == 0 || os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
 	}
 	d := newFakeDaemon(t, promptFor("123456"))
 	svc := simpleService(t, d, "debug", "bogus-arg")
 	r := pamtester(t, svc, "alice", "987654\n")
 	assert.Contains(t, r.stderr, ptAuthErr, "%s", r)
-	got := logs()
+	got := logs(`user="alice" service="` + svc + `"`)
 	assert.Contains(t, got, `user="alice" service="`+svc+`"`)
 	assert.Contains(t, got, "bogus-arg")
 	assert.NotContains(t, got, "987654", "a code was logged")
@@ -247,5 +252,5 @@ func TestPamtesterSyslog(t *testing.T) {
 	svc = simpleService(t, missing)
 	missing.ln.Close()
 	pamtester(t, svc, "alice", "")
-	assert.Contains(t, logs(), "not answering on "+missing.socket)
+	assert.Contains(t, logs("not answering on "+missing.socket), "not answering on "+missing.socket)
 }
