@@ -24,7 +24,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -372,48 +371,6 @@ exec "$@"`
 
 // ---------------------------------------------------------------------
 // Processes
-
-// hostDescendants reports the pids of every living descendant of pid,
-// with their command lines (zombies are not counted: they are done).
-func hostDescendants(pid int) map[int]string {
-	parent := map[int]int{}
-	cmdline := map[int]string{}
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid …; comm may hold spaces and parentheses.
-		s := string(stat)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(s[i+1:])
-		if len(f) < 2 || f[0] == "Z" || f[0] == "X" {
-			continue
-		}
-		pp, _ := strconv.Atoi(f[1])
-		parent[p] = pp
-		cl, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		cmdline[p] = strings.TrimSpace(strings.ReplaceAll(string(cl), "\x00", " "))
-	}
-	out := map[int]string{}
-	for p := range parent {
-		for q, n := parent[p], 0; q > 1 && n < 64; q, n = parent[q], n+1 {
-			if q == pid {
-				out[p] = cmdline[p]
-				break
-			}
-		}
-	}
-	return out
-}
 
 func hostDescribe(procs map[int]string) string {
 	var l []string

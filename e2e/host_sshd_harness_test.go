@@ -8,6 +8,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"fmt"
+	"github.com/totpd/totpd/e2e/proctree"
 	"net"
 	"os"
 	"os/exec"
@@ -152,7 +153,7 @@ func (s *hostSSHD) RequireNoSessionsLeft(timeout time.Duration) {
 	s.t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		left := hostDescendants(s.Pid())
+		left := proctree.Descendants(s.Pid())
 		if len(left) == 0 {
 			return
 		}
@@ -167,7 +168,7 @@ func (s *hostSSHD) RequireNoSessionsLeft(timeout time.Duration) {
 // stop ends sshd (SIGTERM, then SIGKILL), and kills by pid whatever
 // processes of its own it left behind, saying so.
 func (s *hostSSHD) stop() {
-	left := hostDescendants(s.Pid())
+	left := proctree.Descendants(s.Pid())
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-s.done:

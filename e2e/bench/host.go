@@ -14,6 +14,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/totpd/totpd/e2e/proctree"
 	"net"
 	"os"
 	"os/exec"
@@ -476,7 +477,7 @@ func (s *sshdProc) login(user, code string) error {
 func (s *sshdProc) leftover() int {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		n := len(descendants(s.cmd.Process.Pid))
+		n := len(proctree.Descendants(s.cmd.Process.Pid))
 		if n == 0 || time.Now().After(deadline) {
 			return n
 		}
@@ -487,7 +488,7 @@ func (s *sshdProc) leftover() int {
 // stop ends sshd by its pid (SIGTERM, then SIGKILL) and whatever of its
 // own processes it left.
 func (s *sshdProc) stop() {
-	left := descendants(s.cmd.Process.Pid)
+	left := proctree.Descendants(s.cmd.Process.Pid)
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-s.done:
@@ -495,43 +496,7 @@ func (s *sshdProc) stop() {
 		s.cmd.Process.Kill()
 		<-s.done
 	}
-	for _, pid := range left {
+	for pid := range left {
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
-}
-
-// descendants reports the living descendants of pid.
-func descendants(pid int) []int {
-	parent := map[int]int{}
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		st, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		s := string(st)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(s[i+1:])
-		if len(f) < 2 || f[0] == "Z" || f[0] == "X" {
-			continue
-		}
-		parent[p], _ = strconv.Atoi(f[1])
-	}
-	var out []int
-	for p := range parent {
-		for q, n := parent[p], 0; q > 1 && n < 64; q, n = parent[q], n+1 {
-			if q == pid {
-				out = append(out, p)
-				break
-			}
-		}
-	}
-	return out
 }
