@@ -31,13 +31,13 @@ var opClass = map[wire.Op]class{
 }
 
 // authorize reports the user the request is about, or a refusal.
-func authorize(e *engine.Engine, p Peer, req *wire.Request) (string, *wire.Error) {
+// caller is the peer's account as looked up by uid (callerErr when it has none).
+func authorize(e *engine.Engine, p Peer, caller engine.Account, callerErr error, req *wire.Request) (string, *wire.Error) {
 	cls, ok := opClass[req.Op]
 	if !ok {
 		return "", &wire.Error{Code: wire.ErrCodeBadRequest, Message: fmt.Sprintf("unknown operation %q", req.Op)}
 	}
 	accts := e.Accounts()
-	caller, callerErr := accts.UID(p.UID)
 	switch cls {
 	case classLogin:
 		if p.UID == 0 {
@@ -77,10 +77,13 @@ func denied(msg string) *wire.Error {
 	return &wire.Error{Code: wire.ErrCodePermission, Message: msg}
 }
 
-// callerName reports a readable name for uid, for the audit log.
-func callerName(e *engine.Engine, uid uint32) string {
-	if a, err := e.Accounts().UID(uid); err == nil {
-		return a.Name
+// lookupCaller reports the peer's account and a readable name for the
+// audit log ("uid N" when the uid has no account). It is looked up once
+// per request.
+func lookupCaller(e *engine.Engine, uid uint32) (engine.Account, string, error) {
+	a, err := e.Accounts().UID(uid)
+	if err != nil {
+		return a, fmt.Sprintf("uid %d", uid), err
 	}
-	return fmt.Sprintf("uid %d", uid)
+	return a, a.Name, nil
 }

@@ -70,7 +70,8 @@ func TestAuthorize(t *testing.T) {
 		{0, "admin.nonsense", "bob", ""},
 	}
 	for _, tc := range cases {
-		got, werr := authorize(e, Peer{UID: tc.uid}, &wire.Request{Op: tc.op, User: tc.user})
+		caller, _, callerErr := lookupCaller(e, tc.uid)
+		got, werr := authorize(e, Peer{UID: tc.uid}, caller, callerErr, &wire.Request{Op: tc.op, User: tc.user})
 		if tc.wantUser == "" {
 			require.NotNil(t, werr, "uid %d %s %q", tc.uid, tc.op, tc.user)
 			continue

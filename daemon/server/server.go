@@ -200,8 +200,9 @@ func (s *Server) dispatch(p Peer, req *wire.Request) *wire.Response {
 		return errResp(wire.ErrCodeVersion, fmt.Sprintf("protocol version %d is not spoken here (this totpd speaks %d): use a totpctl and pam_totpd.so from the same release as totpd", req.Version, wire.Version))
 	}
 	e := s.Engine
-	info := engine.Info{Op: req.Op, Caller: callerName(e, p.UID), Service: req.Service, RHost: req.RHost, TTY: req.TTY}
-	user, werr := authorize(e, p, req)
+	caller, name, callerErr := lookupCaller(e, p.UID)
+	info := engine.Info{Op: req.Op, Caller: name, Service: req.Service, RHost: req.RHost, TTY: req.TTY}
+	user, werr := authorize(e, p, caller, callerErr, req)
 	if werr != nil {
 		if s.Audit != nil {
 			s.Audit.Log(audit.Event{Op: string(req.Op), User: req.User, Caller: info.Caller, Result: "denied", Reason: "not permitted: " + werr.Code, Service: req.Service})
