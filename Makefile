@@ -3,20 +3,60 @@ GO      ?= go
 BUILD   := build
 DIST    := dist
 PREFIX  ?= /usr
+VERSION := $(shell cat VERSION)
 export PATH := /usr/local/go/bin:$(PATH)
+export PREFIX VERSION
 
-GOFLAGS_BUILD := -trimpath -ldflags=-s
+# PIE with full RELRO and immediate binding: the hardening Debian expects
+# of a root daemon (lintian's hardening-* checks).
+HARDEN_LD     := -linkmode=external -extldflags=-Wl,-z,relro,-z,now
+GOFLAGS_BUILD := -trimpath -buildmode=pie -ldflags="-s $(HARDEN_LD) -X github.com/totpd/totpd/daemon/version.Version=$(VERSION)"
 
-.PHONY: all build test unit deps vet bench clean cover
+.PHONY: all build man tools test deps vet bench clean package install uninstall demo demo-test
 
 all: build
 
-build:
+build: man
 	@mkdir -p $(BUILD)
 	$(GO) build ./...
 	$(GO) build $(GOFLAGS_BUILD) -o $(BUILD)/totpd ./daemon/cmd/totpd
 	$(GO) build $(GOFLAGS_BUILD) -o $(BUILD)/totpctl ./cli
 	pam/build.sh $(BUILD)
+
+# Build tools, pinned in packaging/tools/go.mod (their own module, so that
+# totpd's go.mod names only what the programs link).
+$(BUILD)/tools/go-md2man: packaging/tools/go.mod
+	$(GO) -C packaging/tools build -o $(CURDIR)/$(BUILD)/tools/ github.com/cpuguy83/go-md2man/v2
+$(BUILD)/tools/nfpm: packaging/tools/go.mod
+	$(GO) -C packaging/tools build -o $(CURDIR)/$(BUILD)/tools/ github.com/goreleaser/nfpm/v2/cmd/nfpm
+tools: $(BUILD)/tools/go-md2man $(BUILD)/tools/nfpm
+
+# man turns the Markdown man pages into gzip'ed roff (build/man/*.gz).
+man: $(BUILD)/tools/go-md2man
+	@mkdir -p $(BUILD)/man
+	@for src in packaging/man/*.md; do \
+		page=$$(basename $$src .md); \
+		$(BUILD)/tools/go-md2man -in $$src -out $(BUILD)/man/$$page && gzip -9nf $(BUILD)/man/$$page || exit 1; \
+	done
+
+# package builds dist/totpd_VERSION_amd64.deb and dist/totpd-VERSION-1.x86_64.rpm
+# from the tree packaging/stage.sh lays out (the same one make install copies).
+package: build $(BUILD)/tools/nfpm
+	@mkdir -p $(DIST)
+	PREFIX=/usr packaging/stage.sh deb $(BUILD)/stage/deb
+	STAGE=$(CURDIR)/$(BUILD)/stage/deb $(BUILD)/tools/nfpm package --config packaging/nfpm.yaml \
+		--packager deb --target $(DIST)/totpd_$(VERSION)_amd64.deb
+	PREFIX=/usr packaging/stage.sh rpm $(BUILD)/stage/rpm
+	STAGE=$(CURDIR)/$(BUILD)/stage/rpm $(BUILD)/tools/nfpm package --config packaging/nfpm.yaml \
+		--packager rpm --target $(DIST)/totpd-$(VERSION)-1.x86_64.rpm
+
+# install and uninstall: the same files as the .deb (or .rpm), from
+# build/ (run `make build` first, as yourself). DESTDIR and PREFIX are
+# honoured; no PAM stack or sshd configuration is changed.
+install:
+	packaging/install.sh install
+uninstall:
+	packaging/install.sh uninstall
 
 # deps installs the Debian packages of .ci/packages that are missing
 # (only as root; otherwise it says what to install) and fetches Go modules.

@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/totpd/totpd/daemon"
+	"github.com/totpd/totpd/daemon/version"
 )
 
 // memoryLimit keeps the heap, and so RSS, small under bursts of
@@ -27,8 +28,13 @@ func main() {
 	}
 	fs := flag.NewFlagSet("totpd", flag.ContinueOnError)
 	cfg := fs.String("config", "", "configuration file (default "+daemon.DefaultConfig+")")
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
+	}
+	if *showVersion {
+		fmt.Println("totpd", version.Version)
+		return
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "totpd: unexpected argument %q; usage: totpd [--config FILE]\n", fs.Arg(0))
