@@ -53,6 +53,17 @@ package: build $(BUILD)/tools/nfpm
 # install and uninstall: the same files as the .deb (or .rpm), from
 # build/ (run `make build` first, as yourself). DESTDIR and PREFIX are
 # honoured; no PAM stack or sshd configuration is changed.
+# demo tries the whole thing on this machine without touching its login
+# configuration (README, "The demo"); demo-test is the same path with no
+# person. The demo runs as a built binary so that make passes Ctrl-C and
+# SIGTERM to it and waits for its clean-up.
+demo: deps build
+	$(GO) build -o $(BUILD)/totpd-demo ./e2e/demo
+	$(BUILD)/totpd-demo -build $(BUILD)
+demo-test: build
+	$(GO) build -o $(BUILD)/totpd-demo ./e2e/demo
+	$(BUILD)/totpd-demo -build $(BUILD) -auto
+
 install:
 	packaging/install.sh install
 uninstall:
@@ -74,11 +85,16 @@ vet:
 	$(GO) vet ./...
 
 # test runs every test: vet, unit tests with the race detector, the
-# oathtool cross-check, and (as root) the end-to-end suites.
-test: deps build vet
-	$(GO) test -race -count=1 -timeout 30m -coverprofile=$(BUILD)/cover.out ./...
+# oathtool cross-check, (as root) the end-to-end suites, then on their own
+# the package tests (they apt-get install and purge the .deb on this
+# machine, so nothing may run beside them) and the demo without a person.
+UNIT_PKGS = $$($(GO) list ./... | grep -v '/e2e/install$$')
+test: deps build vet package
+	$(GO) test -race -count=1 -timeout 30m -coverprofile=$(BUILD)/cover.out $(UNIT_PKGS)
 	@grep -E '^mode:|/totpd/totp/' $(BUILD)/cover.out > $(BUILD)/cover-totp.out
 	@$(GO) tool cover -func=$(BUILD)/cover-totp.out | awk '/^total:/ {sub("%","",$$3); printf "coverage of totp/: %s%% (floor 90%%)\n", $$3; if ($$3+0 < 90) exit 1}'
+	$(GO) test -count=1 -timeout 15m ./e2e/install
+	$(MAKE) --no-print-directory demo-test
 
 # bench measures PRODUCT.md §5 side by side with its anchors in one run
 # (daemon, PAM and sshd rows need root) and prints ratios; it asserts nothing.

@@ -22,7 +22,6 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -33,6 +32,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/totpd/totpd/daemon/wire"
+	"github.com/totpd/totpd/e2e/hostkit"
 )
 
 // hostSetup is the start of every host test: root, the tools, the
@@ -125,27 +125,16 @@ func hostContribPath(t *testing.T, rel string) string {
 	return p
 }
 
-var hostModuleName = regexp.MustCompile(`(^|[ \t])pam_totpd\.so([ \t]|$)`)
-
-// hostAdapt is the one change a test makes to a shipped PAM file: every
-// `pam_totpd.so` of a non-comment line becomes the absolute path of the
-// module under test followed by socket=SOCKET timeout=TIMEOUT. Nothing
-// else in the file changes. A file without the module is a test bug.
+// hostAdapt is the one change a test makes to a shipped PAM file
+// (hostkit.AdaptStack): every `pam_totpd.so` of a non-comment line becomes
+// the absolute path of the module under test followed by socket=SOCKET
+// timeout=TIMEOUT. Nothing else in the file changes. A file without the
+// module is a test bug.
 func hostAdapt(t *testing.T, text, module, socket string, timeout int) string {
 	t.Helper()
-	n := 0
-	lines := strings.Split(text, "\n")
-	for i, l := range lines {
-		if strings.HasPrefix(strings.TrimSpace(l), "#") {
-			continue
-		}
-		lines[i] = hostModuleName.ReplaceAllStringFunc(l, func(m string) string {
-			n++
-			return strings.Replace(m, "pam_totpd.so", fmt.Sprintf("%s socket=%s timeout=%d", module, socket, timeout), 1)
-		})
-	}
-	require.NotZero(t, n, "no pam_totpd.so line to adapt in:\n%s", text)
-	return strings.Join(lines, "\n")
+	out, err := hostkit.AdaptStack(text, module, socket, timeout)
+	require.NoError(t, err)
+	return out
 }
 
 // hostContribStack reports the shipped PAM file rel adapted for a test.

@@ -8,105 +8,61 @@ package e2e
 // sees it, the machine's files are never changed.
 
 import (
-	"errors"
-	"fmt"
-	"io"
-	"os"
 	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/creack/pty"
 	"github.com/stretchr/testify/require"
+
+	"github.com/totpd/totpd/e2e/hostkit"
 )
 
-// hostTerm is a program on a pseudo-terminal, driven like a person would.
+// hostTerm is a program on a pseudo-terminal, driven like a person would
+// (hostkit.Term, failing the test instead of reporting errors).
 type hostTerm struct {
 	t    *testing.T
-	cmd  *exec.Cmd
-	ptmx *os.File
-	out  syncBuffer
-	seen int // how much of out the expectations so far consumed
-	done chan struct{}
-	err  error
+	term *hostkit.Term
 }
 
 // hostStartTerm starts cmd on a new pseudo-terminal (its controlling
 // terminal, in a session of its own); cleanup kills what is left of it.
 func hostStartTerm(t *testing.T, cmd *exec.Cmd) *hostTerm {
 	t.Helper()
-	h := &hostTerm{t: t, cmd: cmd, done: make(chan struct{})}
-	ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 120})
-	require.NoError(t, err, "starting %v on a pty", cmd.Args)
-	h.ptmx = ptmx
-	copied := make(chan struct{})
-	go func() {
-		// Ends with EIO once no process holds the terminal open.
-		_, _ = io.Copy(&h.out, ptmx)
-		close(copied)
-	}()
-	go func() {
-		h.err = cmd.Wait()
-		close(h.done)
-	}()
+	term, err := hostkit.StartTerm(cmd, 40, 120)
+	require.NoError(t, err)
 	t.Cleanup(func() {
-		select {
-		case <-h.done:
-		default:
-			// The session's process group: pty.Start made the program its leader.
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-h.done
-		}
-		ptmx.Close()
-		<-copied
+		term.Close()
 		if t.Failed() {
-			t.Logf("terminal of %v:\n%s", cmd.Args, h.out.String())
+			t.Logf("terminal of %v:\n%s", cmd.Args, term.Output())
 		}
 	})
-	return h
+	return &hostTerm{t: t, term: term}
 }
 
 // Expect waits until the terminal shows s after what earlier
 // expectations consumed, and consumes up to its end.
 func (h *hostTerm) Expect(s string, timeout time.Duration) {
 	h.t.Helper()
-	waitFor(h.t, timeout, fmt.Sprintf("%q on the terminal of %v (so far: %q)", s, h.cmd.Args, h.out.String()), func() bool {
-		all := h.out.String()
-		if i := strings.Index(all[h.seen:], s); i >= 0 {
-			h.seen += i + len(s)
-			return true
-		}
-		return false
-	})
+	require.NoError(h.t, h.term.Expect(s, timeout))
 }
 
 // Type sends a line, as typed.
 func (h *hostTerm) Type(line string) {
 	h.t.Helper()
-	_, err := h.ptmx.Write([]byte(line + "\n"))
-	require.NoError(h.t, err)
+	require.NoError(h.t, h.term.Type(line))
 }
 
 // Wait waits for the program to end and reports its exit status.
 func (h *hostTerm) Wait(timeout time.Duration) int {
 	h.t.Helper()
-	select {
-	case <-h.done:
-	case <-time.After(timeout):
-		h.t.Fatalf("%v still running after %v; terminal:\n%s", h.cmd.Args, timeout, h.out.String())
-	}
-	var ee *exec.ExitError
-	if errors.As(h.err, &ee) {
-		return ee.ExitCode()
-	}
-	require.NoError(h.t, h.err)
-	return 0
+	code, err := h.term.Wait(timeout)
+	require.NoError(h.t, err, "terminal:\n%s", h.term.Output())
+	return code
 }
 
 // Output reports everything the terminal showed.
-func (h *hostTerm) Output() string { return h.out.String() }
+func (h *hostTerm) Output() string { return h.term.Output() }
 
 const hostStep = 15 * time.Second // bound on each step of a conversation
 

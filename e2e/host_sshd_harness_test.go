@@ -4,27 +4,22 @@ package e2e
 // (golang.org/x/crypto/ssh), for host 2 of PRODUCT.md §4.
 
 import (
-	"bufio"
 	"crypto/ed25519"
 	"crypto/rand"
 	"fmt"
-	"github.com/totpd/totpd/e2e/proctree"
 	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/ssh"
-)
 
-const hostSSHDBinary = "/usr/sbin/sshd"
+	"github.com/totpd/totpd/e2e/hostkit"
+	"github.com/totpd/totpd/e2e/proctree"
+)
 
 // hostSSHD is one sshd run by a test.
 type hostSSHD struct {
@@ -33,18 +28,8 @@ type hostSSHD struct {
 	Addr    string // 127.0.0.1:port
 	HostKey ssh.PublicKey
 	Config  string // the sshd_config it runs with
-	cmd     *exec.Cmd
+	sshd    *hostkit.SSHD
 	logs    *syncBuffer
-	done    chan struct{}
-}
-
-// hostFreePort reports a loopback TCP port nobody listens on.
-func hostFreePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // hostStartSSHD starts sshd on a loopback port with stack (an adapted
@@ -55,93 +40,33 @@ func hostFreePort(t *testing.T) int {
 //
 // OpenSSH names its PAM service after argv[0]: sshd runs through a
 // symlink /tmp/…/totpd-e2e-sshd-XXXXXX → /usr/sbin/sshd (absolute, as
-// sshd's re-exec wants), so its service is /etc/pam.d/totpd-e2e-sshd-XXXXXX
-// and /etc/pam.d/sshd is never read.
+// sshd's re-exec wants; hostkit.StartSSHD), so its service is
+// /etc/pam.d/totpd-e2e-sshd-XXXXXX and /etc/pam.d/sshd is never read.
 func hostStartSSHD(t *testing.T, stack, dropIn string, overrides ...string) *hostSSHD {
 	t.Helper()
-	requireTools(t, hostSSHDBinary, "ssh-keygen")
-	// sshd's privilege separation directory; Debian's ssh.service makes it.
-	require.NoError(t, os.MkdirAll("/run/sshd", 0o755))
-
-	s := &hostSSHD{t: t, Service: hostService(t, "sshd", stack), logs: &syncBuffer{}, done: make(chan struct{})}
-	dir := t.TempDir()
-	link := filepath.Join(dir, s.Service)
-	require.NoError(t, os.Symlink(hostSSHDBinary, link))
-
-	key := filepath.Join(dir, "host_ed25519_key")
-	out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "totpd-e2e", "-f", key).CombinedOutput()
-	require.NoError(t, err, "ssh-keygen: %s", out)
-	pub, err := os.ReadFile(key + ".pub")
+	requireTools(t, hostkit.SSHDBinary, "ssh-keygen")
+	s := &hostSSHD{t: t, Service: hostService(t, "sshd", stack), logs: &syncBuffer{}}
+	sshd, err := hostkit.StartSSHD(hostkit.SSHDOptions{
+		Dir:       t.TempDir(),
+		Service:   s.Service,
+		DropIn:    dropIn,
+		Overrides: overrides,
+		Comment:   "sshd for the totpd e2e tests, PAM service " + s.Service,
+		Env:       hostEnv(),
+		Output:    s.logs,
+	})
+	require.NoError(t, err, "starting sshd; its log:\n%s", s.logs.String())
+	s.sshd, s.Addr, s.Config = sshd, sshd.Addr, sshd.Config
+	t.Cleanup(s.stop)
+	pub, err := os.ReadFile(sshd.HostKey + ".pub")
 	require.NoError(t, err)
 	s.HostKey, _, _, _, err = ssh.ParseAuthorizedKey(pub)
 	require.NoError(t, err)
-
-	port := hostFreePort(t)
-	s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	var cfg strings.Builder
-	fmt.Fprintf(&cfg, "# sshd for the totpd e2e tests, PAM service %s\n", s.Service)
-	for _, o := range overrides {
-		cfg.WriteString(o + "\n")
-	}
-	fmt.Fprintf(&cfg, `ListenAddress 127.0.0.1
-PidFile none
-HostKey %s
-UsePAM yes
-LogLevel VERBOSE
-UseDNS no
-PermitRootLogin no
-StrictModes yes
-AuthorizedKeysFile .ssh/authorized_keys
-PrintMotd no
-PrintLastLog no
-# 10 concurrent logins must not meet random early drop.
-MaxStartups 200
-Include %s
-`, key, dropIn)
-	s.Config = cfg.String()
-	cfgPath := filepath.Join(dir, "sshd_config")
-	require.NoError(t, os.WriteFile(cfgPath, []byte(s.Config), 0o600))
-
-	check := exec.Command(link, "-t", "-f", cfgPath, "-p", strconv.Itoa(port))
-	check.Env = hostEnv()
-	out, err = check.CombinedOutput()
-	require.NoError(t, err, "sshd -t:\n%s\nconfig:\n%s", out, s.Config)
-
-	s.cmd = exec.Command(link, "-D", "-e", "-f", cfgPath, "-p", strconv.Itoa(port))
-	s.cmd.Env = hostEnv()
-	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
-	require.NoError(t, s.cmd.Start())
-	go func() {
-		_ = s.cmd.Wait()
-		close(s.done)
-	}()
-	t.Cleanup(s.stop)
-
-	// Ready when it greets a client.
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		select {
-		case <-s.done:
-			t.Fatalf("sshd exited before serving:\n%s", s.logs.String())
-		default:
-		}
-		if c, err := net.DialTimeout("tcp", s.Addr, time.Second); err == nil {
-			c.SetDeadline(time.Now().Add(5 * time.Second))
-			line, _ := bufio.NewReader(c).ReadString('\n')
-			c.Close()
-			if strings.HasPrefix(line, "SSH-2.0-") {
-				return s
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("sshd did not greet on %s within 15s:\n%s", s.Addr, s.logs.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	return s
 }
 
 // Pid reports the listening sshd's pid.
-func (s *hostSSHD) Pid() int { return s.cmd.Process.Pid }
+func (s *hostSSHD) Pid() int { return s.sshd.Pid() }
 
 // Logs reports what sshd wrote.
 func (s *hostSSHD) Logs() string { return s.logs.String() }
@@ -168,17 +93,9 @@ func (s *hostSSHD) RequireNoSessionsLeft(timeout time.Duration) {
 // stop ends sshd (SIGTERM, then SIGKILL), and kills by pid whatever
 // processes of its own it left behind, saying so.
 func (s *hostSSHD) stop() {
-	left := proctree.Descendants(s.Pid())
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(10 * time.Second):
-		s.t.Errorf("sshd did not stop within 10s of SIGTERM; killing it")
-		_ = s.cmd.Process.Kill()
-		<-s.done
-	}
-	for pid := range left {
-		_ = syscall.Kill(pid, syscall.SIGKILL)
+	left, killed := s.sshd.Stop(10 * time.Second)
+	if killed {
+		s.t.Errorf("sshd did not stop within 10s of SIGTERM; killed it")
 	}
 	if len(left) > 0 && !s.t.Failed() {
 		s.t.Errorf("sshd processes left at the end of the test, killed:\n%s", hostDescribe(left))
