@@ -40,7 +40,9 @@ const (
 	OpUserExempt  Op = "admin.exempt"
 )
 
-// Request is the body of every message a client sends.
+// Request is the body of every message a client sends. Its free-text
+// fields are bounded (Validate, MaxField) and its user name checked
+// (engine.CheckName) before the daemon uses or audits any of them.
 type Request struct {
 	Version int    `json:"v"`
 	Op      Op     `json:"op"`

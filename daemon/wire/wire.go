@@ -4,8 +4,9 @@
 // A frame is a 4-byte big-endian length followed by that many bytes of
 // JSON. The length is checked against MaxFrame before anything is
 // allocated, so a peer that lies about it costs nothing. Every request
-// carries Version; a server that does not speak it answers with
-// ErrCodeVersion instead of guessing.
+// carries Version, read before anything else (DecodeMessage); a server
+// that does not speak it answers with ErrCodeVersion instead of guessing,
+// and a client that does not speak the answer's reports so.
 package wire
 
 import (
@@ -65,7 +66,9 @@ func WriteFrame(w io.Writer, body []byte) error {
 }
 
 // ReadJSON reads one frame and decodes it into v, refusing unknown fields
-// so that a misspelt field is an error rather than silently ignored.
+// so that a misspelt field is an error rather than silently ignored. It
+// does not read the version first: the server and the client read
+// messages with ReadMessage (DecodeMessage), which does.
 func ReadJSON(r io.Reader, max int, v any) error {
 	body, err := ReadFrame(r, max)
 	if err != nil {
@@ -85,6 +88,63 @@ func Decode(body []byte, v any) error {
 		return errors.New("bad message: data after the JSON object")
 	}
 	return nil
+}
+
+// VersionError reports a message of a protocol version this package does
+// not speak (Missing: one with no version at all).
+type VersionError struct {
+	Got     int
+	Missing bool
+}
+
+func (e *VersionError) Error() string {
+	if e.Missing {
+		return fmt.Sprintf("the message carries no protocol version (this side speaks %d)", Version)
+	}
+	return fmt.Sprintf("the message speaks protocol version %d; this side speaks %d", e.Got, Version)
+}
+
+// ReadMessage reads one frame and decodes it into v by DecodeMessage.
+func ReadMessage(r io.Reader, max int, v any) error {
+	body, err := ReadFrame(r, max)
+	if err != nil {
+		return err
+	}
+	return DecodeMessage(body, v)
+}
+
+// DecodeMessage decodes a frame body, a request or a response, into v by
+// the protocol's one rule, which the server and the client both follow:
+// the version is read first and leniently, and a message of any other
+// version is a *VersionError whatever other fields it has (a newer peer
+// may add fields this side does not know); only a message of Version is
+// then decoded strictly (Decode). The version field "v" is the one thing
+// every version keeps: a whole number at the top level of a JSON object.
+func DecodeMessage(body []byte, v any) error {
+	got, err := version(body)
+	if err != nil {
+		return err
+	}
+	if got == nil {
+		return &VersionError{Missing: true}
+	}
+	if *got != Version {
+		return &VersionError{Got: *got}
+	}
+	return Decode(body, v)
+}
+
+// version reports the "v" of a message, nil when it has none, reading
+// nothing else: unknown fields are ignored and whatever follows the
+// first JSON value is left for Decode to refuse.
+func version(body []byte) (*int, error) {
+	var head struct {
+		V *int `json:"v"`
+	}
+	if err := json.NewDecoder(bytes.NewReader(body)).Decode(&head); err != nil {
+		return nil, fmt.Errorf("bad message: %w (a message is a JSON object whose \"v\" is a whole number)", err)
+	}
+	return head.V, nil
 }
 
 // WriteJSON encodes v and writes it as one frame.
