@@ -10,9 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -29,10 +31,15 @@ import (
 // DefaultConfig is where totpd reads its configuration.
 const DefaultConfig = "/etc/totpd/totpd.toml"
 
+// defaultConfigPath is the path Options.ConfigPath "" stands for:
+// DefaultConfig, except in tests, which must not read or write /etc.
+var defaultConfigPath = DefaultConfig
+
 // Options are what Run needs from its surroundings; zero fields get the real thing.
 type Options struct {
 	// ConfigPath is the configuration file; "" means DefaultConfig, which
-	// may be missing (defaults apply). A path given explicitly must exist.
+	// may be missing at start (defaults apply). A path given explicitly
+	// must exist, and at a reload any path must: see loadConfig.
 	ConfigPath string
 	// Listeners reports sockets passed by systemd; nil: go-systemd activation.
 	Listeners func() ([]net.Listener, error)
@@ -58,11 +65,11 @@ func Run(ctx context.Context, o Options) error {
 	o.defaults()
 	logf := func(format string, args ...any) { fmt.Fprintf(o.Stderr, "totpd: "+format+"\n", args...) }
 
-	mustExist := o.ConfigPath != ""
+	defaultsIfMissing := o.ConfigPath == ""
 	if o.ConfigPath == "" {
-		o.ConfigPath = DefaultConfig
+		o.ConfigPath = defaultConfigPath
 	}
-	cfg, err := config.LoadOrDefault(o.ConfigPath, mustExist)
+	cfg, err := loadConfig(o.ConfigPath, defaultsIfMissing)
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
@@ -115,15 +122,36 @@ func Run(ctx context.Context, o Options) error {
 	}
 }
 
+// loadConfig reads and checks the configuration file at path: the one
+// check of start and reload. A file that is missing, not a regular file,
+// unreadable, writable by its group or every user, owned by a user other
+// than root, or not a valid configuration is an error (config.Load says
+// which). Only when defaultsIfMissing is set, that is at start without
+// --config, does a missing file give the defaults, as totpd(8) documents.
+func loadConfig(path string, defaultsIfMissing bool) (config.Config, error) {
+	cfg, err := config.LoadOrDefault(path, !defaultsIfMissing)
+	if errors.Is(err, fs.ErrNotExist) {
+		return cfg, fmt.Errorf("%w: put the configuration file there (see totpd.toml(5))", err)
+	}
+	return cfg, err
+}
+
 // reload applies a new configuration, or keeps the old one and says why.
 // Paths that were opened at start only change with a restart.
+//
+// A reload never falls back to the defaults: a file that is gone (moved
+// away, deleted, a dangling symlink) keeps the configuration in force, like
+// any other bad file. The defaults are the loosest policy (require = "none"),
+// so falling back would let a missing file switch the second factor off.
 func reload(o Options, logf func(string, ...any), eng *engine.Engine, old config.Config) config.Config {
 	notify(o, logf, "RELOADING=1")
 	defer notify(o, logf, "READY=1")
-	cfg, err := config.LoadOrDefault(o.ConfigPath, o.ConfigPath != DefaultConfig)
+	cfg, err := loadConfig(o.ConfigPath, false)
 	if err != nil {
-		logf("reload failed, keeping the configuration in force: %v", err)
-		notify(o, logf, "STATUS=reload failed, old configuration kept: "+err.Error())
+		logf("reload failed, keeping the configuration in force (require = %q) until a reload succeeds; fix the file and reload again: %v",
+			old.Policy.Require, err)
+		// A joined error has one problem a line; sd_notify takes one STATUS line.
+		notify(o, logf, "STATUS=reload failed, old configuration kept: "+strings.ReplaceAll(err.Error(), "\n", "; "))
 		return old
 	}
 	for _, k := range []struct{ name, was, now string }{

@@ -179,3 +179,55 @@ func TestNotifyAndReload(t *testing.T) {
 	}
 	d.Alive()
 }
+
+// TestReloadNeverLoosens runs totpd with require = "all" and no grace, so
+// that a user who is not enrolled is refused, and then takes the file away
+// or replaces it with one that must not be trusted, each saying require =
+// "none" where it can: after SIGHUP the user is still refused and the log
+// says why and what to do. A good file last shows the reloads are real.
+func TestReloadNeverLoosens(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	d := startDaemon(t, b, config{Require: "all", GracePeriod: "0s"})
+	u := newUser(t)
+	require.Equal(t, wire.ActionDeny, d.Query(u.Name).Action, "required, not enrolled, past the deadline")
+	loose := config{Require: "none"}
+
+	for _, c := range []struct {
+		what  string
+		spoil func()
+		why   string
+	}{
+		{"removed", func() { require.NoError(t, os.Remove(d.CfgPath)) }, "no such file or directory: put the configuration file there"},
+		{"group-writable", func() { d.WriteConfig(loose); require.NoError(t, os.Chmod(d.CfgPath, 0o664)) }, "run: chmod g-w " + d.CfgPath},
+		{"world-writable", func() { d.WriteConfig(loose); require.NoError(t, os.Chmod(d.CfgPath, 0o606)) }, "run: chmod go-w " + d.CfgPath},
+		{"not owned by root", func() { d.WriteConfig(loose); require.NoError(t, os.Chown(d.CfgPath, 12345, 12345)) }, "run: chown root: " + d.CfgPath},
+		{"garbage", func() { d.WriteConfigRaw("\x00\x01 not toml") }, "contains a NUL byte"},
+	} {
+		os.Remove(d.CfgPath)
+		d.WriteConfig(config{Require: "all", GracePeriod: "0s"})
+		c.spoil()
+		before := strings.Count(d.Stderr(), "reload failed")
+		d.Signal(syscall.SIGHUP)
+		waitFor(t, 10*time.Second, c.what+": the reload to fail", func() bool {
+			return strings.Count(d.Stderr(), "reload failed") > before
+		})
+		var why string
+		for _, l := range strings.Split(d.Stderr(), "\n") {
+			if strings.Contains(l, "reload failed") {
+				why = l
+			}
+		}
+		require.Contains(t, why, `keeping the configuration in force (require = "all")`, c.what)
+		require.Contains(t, why, c.why, c.what)
+		require.Equal(t, wire.ActionDeny, d.Query(u.Name).Action, "%s: require = all stays in force", c.what)
+	}
+	require.NotContains(t, d.Stderr(), "reloaded")
+
+	os.Remove(d.CfgPath)
+	d.WriteConfig(loose)
+	d.Signal(syscall.SIGHUP)
+	d.WaitLog("reloaded "+d.CfgPath, 10*time.Second)
+	require.Equal(t, wire.ActionIgnore, d.Query(u.Name).Action, "a good file is applied")
+	d.Alive()
+}

@@ -50,9 +50,12 @@ type ValidateOptions struct {
 	// Window is how many steps either side of the centre are accepted, 0 to MaxWindow.
 	Window int
 	// Drift is the user's recorded clock drift in steps (Result.Drift of the
-	// last accepted code). The search is centred on now's step + Drift.
-	// It is clamped to ±MaxDrift, so the accepted steps are never further
-	// than MaxDrift+Window from now, whatever was recorded.
+	// last accepted code). Window steps around now's step + Drift are
+	// accepted, and so are Window steps around now's step itself, whatever
+	// Drift is: a phone whose clock was corrected is never locked out by
+	// the drift it used to have. Drift is clamped to ±MaxDrift, so the
+	// accepted steps are never further than MaxDrift+Window from now,
+	// whatever was recorded.
 	Drift int
 	// LastStep is the step of the last accepted code, or -1 for none. A
 	// code matching a step at or before it is refused with ErrReplay.
@@ -83,15 +86,30 @@ type Result struct {
 }
 
 // Validate reports whether code is the TOTP code of secret at a step within
-// o.Window of now's step + o.Drift (clamped to ±o.MaxDrift) and after
-// o.LastStep. On success the Result holds the matched step and the new drift.
-// A refused code reports ErrFormat, ErrMismatch or ErrReplay (possibly
-// wrapped); bad Params, options, secret or a clock before 1970 report other errors.
+// o.Window of now's step + o.Drift (clamped to ±o.MaxDrift), or within
+// o.Window of now's step, and after o.LastStep. On success the Result holds
+// the matched step and the new drift. A refused code reports ErrFormat,
+// ErrMismatch or ErrReplay (possibly wrapped); bad Params, options, secret or
+// a clock before 1970 report other errors.
 //
-// Every step in the window is computed and compared in constant time, so the
+// The window around now is searched whatever the drift because a recorded
+// drift otherwise only follows a clock that keeps drifting: once the phone's
+// clock is set right again, its codes fall outside a window centred on the
+// old drift and no code could ever re-centre it, so the user would be locked
+// out for good. The alternative, bounding the drift by the window and having
+// an admin unlock reset it, still needs an admin for every corrected clock.
+// Searching both windows needs nothing and keeps RFC 6238 §5.2 as it is: the
+// LastStep test applies to every step of both, so a step at or before the
+// last accepted one is never accepted. A corrected phone whose code is for a
+// step already used (up to Drift+Window steps) gets ErrReplay until its clock
+// passes LastStep, then is accepted and its drift is 0 again. The price is at
+// most twice as many steps accepted while a drift is recorded: 2·(2·Window+1)
+// instead of 2·Window+1, still bounded and still counted by the lockout.
+//
+// Every step in the windows is computed and compared in constant time, so the
 // time taken does not tell which step matched or whether one did. If several
-// steps match (a 1-in-a-million collision), the one nearest the centre wins,
-// the later one on a tie.
+// steps match (a 1-in-a-million collision), the one nearest now's step +
+// drift wins, the later one on a tie, then the one nearest now's step.
 func (p Params) Validate(secret []byte, code string, now time.Time, o ValidateOptions) (Result, error) {
 	if err := p.Check(); err != nil {
 		return Result{}, err
@@ -116,7 +134,7 @@ func (p Params) Validate(secret []byte, code string, now time.Time, o ValidateOp
 		maxDrift = DefaultMaxDrift
 	}
 	drift := min(max(o.Drift, -maxDrift), maxDrift)
-	m := search(mac, p.Digits, want, nowStep+int64(drift), o.Window, o.LastStep)
+	m := search(mac, p.Digits, want, []int64{nowStep + int64(drift), nowStep}, o.Window, o.LastStep)
 	switch {
 	case m.found:
 		return Result{Step: m.step, Drift: int(m.step - nowStep)}, nil
@@ -167,7 +185,7 @@ func (p Params) Diagnose(secret []byte, code string, now time.Time, span time.Du
 	}
 	// Round up, so the whole span is covered whatever the period.
 	steps := int((span + p.Period - 1) / p.Period)
-	m := search(mac, p.Digits, want, nowStep, steps, -1)
+	m := search(mac, p.Digits, want, []int64{nowStep}, steps, -1)
 	if !m.found {
 		return Diagnosis{}, nil
 	}
@@ -211,34 +229,49 @@ type match struct {
 	replay bool  // a step at or before lastStep matched
 }
 
-// search computes the code of every step within radius of centre (negative
-// steps excepted: they do not exist) and compares each with want in constant
-// time. Steps are tried nearest first, later before earlier, and the first
-// match after lastStep is kept; the loop never stops early and keeps its
-// choice with masks, not branches on the comparison.
-func search(mac hash.Hash, digits int, want uint32, centre int64, radius int, lastStep int64) match {
+// search computes the code of every step within radius of any of centres
+// (negative steps excepted: they do not exist), each step once, and compares
+// each with want in constant time. Centres are taken in order and, around
+// each, steps nearest first, later before earlier; the first match after
+// lastStep is kept. The loop never stops early and keeps its choice with
+// masks, not branches on the comparison.
+func search(mac hash.Hash, digits int, want uint32, centres []int64, radius int, lastStep int64) match {
 	var found, replay int
 	var step int64
-	for i := 0; i <= 2*radius; i++ {
-		off := int64((i + 1) / 2) // 0, +1, -1, +2, -2, …
-		if i%2 == 0 {
-			off = -off
+	for c, centre := range centres {
+		for i := 0; i <= 2*radius; i++ {
+			off := int64((i + 1) / 2) // 0, +1, -1, +2, -2, …
+			if i%2 == 0 {
+				off = -off
+			}
+			s := centre + off
+			// Which steps exist and which an earlier centre covered depends
+			// only on the clock and the state, not on the code.
+			if s < 0 || nearAny(s, centres[:c], radius) {
+				continue
+			}
+			eq := subtle.ConstantTimeEq(int32(truncate(mac, uint64(s), digits)), int32(want))
+			fresh := 1
+			if s <= lastStep { // lastStep is state, not secret: branching on it leaks nothing
+				fresh = 0
+			}
+			take := eq & fresh & (1 - found)
+			step = selectInt64(take, s, step)
+			found |= take
+			replay |= eq & (1 - fresh)
 		}
-		s := centre + off
-		if s < 0 {
-			continue // which steps exist depends only on the clock, not on the code
-		}
-		eq := subtle.ConstantTimeEq(int32(truncate(mac, uint64(s), digits)), int32(want))
-		fresh := 1
-		if s <= lastStep { // lastStep is state, not secret: branching on it leaks nothing
-			fresh = 0
-		}
-		take := eq & fresh & (1 - found)
-		step = selectInt64(take, s, step)
-		found |= take
-		replay |= eq & (1 - fresh)
 	}
 	return match{found: found == 1, step: step, replay: replay == 1}
+}
+
+// nearAny reports whether step s is within radius of one of centres.
+func nearAny(s int64, centres []int64, radius int) bool {
+	for _, c := range centres {
+		if s >= c-int64(radius) && s <= c+int64(radius) {
+			return true
+		}
+	}
+	return false
 }
 
 // selectInt64 reports x if v is 1 and y if v is 0, without a branch.

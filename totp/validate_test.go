@@ -59,8 +59,31 @@ func TestValidateDrift(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, Result{Step: nowStep + off, Drift: int(off)}, res, "Drift is from now, not from the centre")
 	}
-	_, err := p.Validate(rfcSecret, codeAt(t, nowStep), now, o)
-	require.ErrorIs(t, err, ErrMismatch)
+	// Now's window is searched too, whatever the drift: the user's clock
+	// may have been set right.
+	for _, off := range []int64{-1, 0, 1} {
+		res, err := p.Validate(rfcSecret, codeAt(t, nowStep+off), now, o)
+		require.NoError(t, err, "offset %d", off)
+		require.Equal(t, Result{Step: nowStep + off, Drift: int(off)}, res)
+	}
+	for _, off := range []int64{-3, -2, 5, 6} {
+		_, err := p.Validate(rfcSecret, codeAt(t, nowStep+off), now, o)
+		require.ErrorIs(t, err, ErrMismatch, "offset %d", off)
+	}
+	// The two windows are searched, not the span between them.
+	o.Drift = 4
+	_, err := p.Validate(rfcSecret, codeAt(t, nowStep+2), now, o)
+	require.ErrorIs(t, err, ErrMismatch, "step 2 is in neither window")
+	o.Drift, o.Window = -3, 0
+	for _, off := range []int64{-3, 0} {
+		res, err := p.Validate(rfcSecret, codeAt(t, nowStep+off), now, o)
+		require.NoError(t, err, "window 0, offset %d", off)
+		require.Equal(t, int(off), res.Drift)
+	}
+	for _, off := range []int64{-4, -2, -1, 1} {
+		_, err := p.Validate(rfcSecret, codeAt(t, nowStep+off), now, o)
+		require.ErrorIs(t, err, ErrMismatch, "window 0, offset %d", off)
+	}
 
 	// A recorded drift beyond MaxDrift is clamped, in both directions.
 	for _, c := range []struct {
@@ -137,6 +160,13 @@ func TestValidateCollisions(t *testing.T) {
 	res, err = p.Validate(rfcSecret, "911617", at(910737), ValidateOptions{Window: 1, LastStep: 910737})
 	require.NoError(t, err)
 	require.Equal(t, Result{Step: 910738, Drift: 1}, res)
+	// With a drift, the step nearest now + drift wins over the one nearest now.
+	res, err = p.Validate(rfcSecret, "468457", at(153567), ValidateOptions{Window: 1, Drift: 2, LastStep: -1})
+	require.NoError(t, err)
+	require.Equal(t, Result{Step: 153569, Drift: 2}, res)
+	res, err = p.Validate(rfcSecret, "468457", at(153569), ValidateOptions{Window: 1, Drift: -2, LastStep: -1})
+	require.NoError(t, err)
+	require.Equal(t, Result{Step: 153567, Drift: -2}, res)
 	res, err = p.Validate(rfcSecret, "468457", at(153568), ValidateOptions{Window: 1, LastStep: 153567})
 	require.NoError(t, err)
 	require.Equal(t, int64(153569), res.Step)
@@ -227,8 +257,11 @@ func TestValidateNear1970(t *testing.T) {
 	res, err = p.Validate(rfcSecret, codeAt(t, 0), time.Unix(10, 0), ValidateOptions{Window: 1, Drift: -1, LastStep: -1})
 	require.NoError(t, err)
 	require.Equal(t, Result{Step: 0, Drift: 0}, res)
-	// A drift that puts the whole window before 1970 matches nothing.
-	_, err = p.Validate(rfcSecret, codeAt(t, 0), time.Unix(0, 0), ValidateOptions{Window: 1, Drift: -5, LastStep: -1})
+	// A drift that puts the whole drift window before 1970 leaves now's window.
+	res, err = p.Validate(rfcSecret, codeAt(t, 0), time.Unix(0, 0), ValidateOptions{Window: 1, Drift: -5, LastStep: -1})
+	require.NoError(t, err)
+	require.Equal(t, Result{Step: 0, Drift: 0}, res)
+	_, err = p.Validate(rfcSecret, codeAt(t, 2), time.Unix(0, 0), ValidateOptions{Window: 1, Drift: -5, LastStep: -1})
 	require.ErrorIs(t, err, ErrMismatch)
 	// The code of the last uint64 counter (what -1 would wrap to) is never accepted at step 0.
 	wrapped, err := HOTP(SHA1, rfcSecret, ^uint64(0), 6)

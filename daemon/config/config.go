@@ -16,12 +16,13 @@
 // Missing files: Load and Parse never invent a configuration; Load of a file
 // that does not exist is an error for which errors.Is(err, fs.ErrNotExist)
 // holds. LoadOrDefault(path, false) returns Default() instead, which is what
-// the daemon does for the default path /etc/totpd/totpd.toml; a path given
-// with --config should be loaded with mustExist set.
+// the daemon does at start for the default path /etc/totpd/totpd.toml; a path
+// given with --config, and any path at a reload, is loaded with mustExist set,
+// so that a file moved away never brings back the defaults.
 //
-// Load also refuses a file that any user may write or that is owned by a user
-// other than root or the caller, because whoever can write the file decides
-// who needs a second factor.
+// Load also refuses a file that its group or any user may write or that is
+// owned by a user other than root or the caller, because whoever can write
+// the file decides who needs a second factor.
 package config
 
 import (
@@ -211,8 +212,8 @@ func (c Config) EffectiveIssuer() string {
 
 // Load reads and checks the configuration file at path. A missing file is an
 // error (errors.Is(err, fs.ErrNotExist)); so is a file that is not a regular
-// file, is larger than MaxFileSize, is writable by every user, or is owned by
-// a user other than root and the caller.
+// file, is larger than MaxFileSize, is writable by its group or every user,
+// or is owned by a user other than root and the caller.
 func Load(path string) (Config, error) {
 	data, err := readFile(path)
 	if err != nil {
@@ -224,8 +225,8 @@ func Load(path string) (Config, error) {
 // LoadOrDefault is Load, except that when mustExist is false a file that does
 // not exist gives Default() and no error. Any other problem with the file,
 // including a directory or an unreadable file, is still an error. The daemon
-// uses mustExist = false for DefaultPath and true for a path given with
-// --config.
+// uses mustExist = false only at start and only for DefaultPath, and true
+// for a path given with --config and for every reload.
 func LoadOrDefault(path string, mustExist bool) (Config, error) {
 	c, err := Load(path)
 	if err != nil && !mustExist && errors.Is(err, fs.ErrNotExist) {
@@ -248,13 +249,25 @@ func readFile(path string) ([]byte, error) {
 		return nil, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file (%s)", path, fi.Mode().Type())
+		return nil, fmt.Errorf("%s: not a regular file but %s; put the configuration file itself there", path, fileKind(fi.Mode()))
 	}
+	st, _ := fi.Sys().(*syscall.Stat_t)
 	if fi.Mode().Perm()&0o002 != 0 {
-		return nil, fmt.Errorf("%s: every user may write it (mode %04o), so anyone could change the policy; run: chmod o-w %s",
+		return nil, fmt.Errorf("%s: every user may write it (mode %04o), so anyone could change the policy; run: chmod go-w %s",
 			path, fi.Mode().Perm(), path)
 	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 && int(st.Uid) != os.Geteuid() {
+	// A group other than root's may have members who are not
+	// administrators; root's own group is refused too, because a
+	// configuration file has no reason to be group-writable at all.
+	if fi.Mode().Perm()&0o020 != 0 {
+		gid := "?"
+		if st != nil {
+			gid = fmt.Sprint(st.Gid)
+		}
+		return nil, fmt.Errorf("%s: the members of its group (gid %s) may write it (mode %04o), so any of them could change the policy; run: chmod g-w %s",
+			path, gid, fi.Mode().Perm(), path)
+	}
+	if st != nil && st.Uid != 0 && int(st.Uid) != os.Geteuid() {
 		return nil, fmt.Errorf("%s: owned by uid %d, not root, so that user could change the policy; run: chown root: %s",
 			path, st.Uid, path)
 	}
@@ -266,6 +279,21 @@ func readFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: larger than %d bytes; this is not a totpd configuration file", path, MaxFileSize)
 	}
 	return data, nil
+}
+
+// fileKind reports what a file of mode m that is not a regular file is, for an error message.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return fmt.Sprintf("of type %s", m.Type())
 }
 
 // Parse checks the TOML text data as a configuration file and returns the

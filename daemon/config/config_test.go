@@ -451,19 +451,30 @@ func TestLoadMissing(t *testing.T) {
 
 	// So is a directory.
 	_, err = LoadOrDefault(t.TempDir(), false)
-	require.ErrorContains(t, err, "not a regular file")
+	require.ErrorContains(t, err, "not a regular file but a directory; put the configuration file itself there")
 }
 
 func TestLoadRefusesUnsafeFiles(t *testing.T) {
 	p := writeFile(t, "", 0o666)
 	_, err := Load(p)
-	require.EqualError(t, err, p+": every user may write it (mode 0666), so anyone could change the policy; run: chmod o-w "+p)
+	require.EqualError(t, err, p+": every user may write it (mode 0666), so anyone could change the policy; run: chmod go-w "+p)
+	p = writeFile(t, "", 0o602)
+	_, err = Load(p)
+	require.ErrorContains(t, err, "every user may write it (mode 0602)")
+
+	// Group-writable: the group's members could change the policy.
+	p = writeFile(t, "", 0o664)
+	_, err = Load(p)
+	require.ErrorContains(t, err, p+": the members of its group (gid ")
+	require.ErrorContains(t, err, "may write it (mode 0664), so any of them could change the policy; run: chmod g-w "+p)
+	_, err = LoadOrDefault(writeFile(t, "", 0o620), false)
+	require.ErrorContains(t, err, "(mode 0620)")
 
 	// A FIFO is refused without blocking.
 	fifo := filepath.Join(t.TempDir(), "fifo.toml")
 	require.NoError(t, syscall.Mkfifo(fifo, 0o644))
 	_, err = Load(fifo)
-	require.ErrorContains(t, err, "not a regular file")
+	require.ErrorContains(t, err, "not a regular file but a FIFO")
 
 	// Too large.
 	big := writeFile(t, "# "+strings.Repeat("x", MaxFileSize)+"\n", 0o644)

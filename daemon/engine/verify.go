@@ -13,8 +13,9 @@ import (
 )
 
 // MaxDriftSteps bounds the clock drift totpd will follow for a user's
-// phone: codes are looked for around now + recorded drift, and the drift
-// itself never goes beyond this many steps either way.
+// phone: codes are looked for around now + recorded drift, and around now
+// itself so that a phone whose clock was set right is never locked out (see
+// totp.Params.Validate); the drift never goes beyond this many steps either way.
 const MaxDriftSteps = 4
 
 // outcome is what checking one submitted code found.
