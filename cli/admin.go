@@ -187,7 +187,17 @@ func runUserRequire(c *cmdCtx, args []string) error {
 }
 
 func runUserCheck(c *cmdCtx, args []string) error {
-	code := normalizeCode(args[1])
+	var code string
+	if len(args) > 1 {
+		warnCodeInArgs(c, "totpctl user check NAME")
+		code = normalizeCode(args[1])
+	} else {
+		line, err := readCodeInput(c, "Code to check: ", "the code to check", "totpctl user check NAME")
+		if err != nil {
+			return err
+		}
+		code = normalizeCode(line)
+	}
 	resp, err := c.call(wire.Request{Op: wire.OpUserCheck, User: args[0], Code: code})
 	if err != nil {
 		return err
@@ -228,7 +238,7 @@ func checkText(ck *wire.Check, period int) string {
 	}
 	switch {
 	case ck.Valid:
-		return "valid now" + reason
+		return "valid now" // the daemon's reason says the same
 	case ck.DriftSteps == nil:
 		return "not valid now; matches no time within ±10 minutes: wrong key or wrong account in the app" + reason
 	case *ck.DriftSteps == 0:

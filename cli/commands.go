@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/totpd/totpd/cli/qrterm"
+	"github.com/totpd/totpd/daemon/client"
 	"github.com/totpd/totpd/daemon/wire"
 )
 
@@ -56,7 +57,7 @@ func (c *cmdCtx) now() time.Time { return c.e.now() }
 // (exit 1); the daemon's extra messages, if any, go to stderr with it.
 func (c *cmdCtx) call(req wire.Request) (*wire.Response, error) {
 	if c.cl == nil {
-		c.cl = c.e.dial(c.o.socket, c.o.timeout)
+		c.cl = c.e.dial(client.ResolveSocket(c.o.socket, c.e.euid()), c.o.timeout)
 	}
 	resp, err := c.cl.Call(c.ctx, req)
 	if err != nil {
@@ -106,7 +107,7 @@ func qrFlag(fs *flag.FlagSet, o *opts) {
 }
 
 func codeFlag(fs *flag.FlagSet, o *opts) {
-	fs.StringVar(&o.code, "code", o.code, "a current code or a recovery code")
+	fs.StringVar(&o.code, "code", o.code, "a current code or a recovery code (visible to every user: better typed when asked)")
 }
 
 var commands []*command
@@ -141,12 +142,17 @@ JSON: {"user", "secret", "uri", "confirm_codes"}.`,
 		},
 		{
 			path:    "enroll confirm",
-			args:    "CODE [CODE2]",
-			minArgs: 1, maxArgs: 2,
+			args:    "[CODE [CODE2]]",
+			maxArgs: 2,
 			summary: "finish it; shows the recovery codes",
 			help: `Activates the pending enrollment with the code the app shows now (and the
 next one when the daemon asks for two consecutive codes), then prints the
-recovery codes once. JSON: {"user", "recovery_codes"}.`,
+recovery codes once. JSON: {"user", "recovery_codes"}.
+
+The codes are asked for without echo on a terminal, or read from one line
+of stdin (two codes separated by a space): echo CODE | totpctl enroll
+confirm --json. Codes given as arguments still work, with a warning: every
+user of the host can read a command line (ps, /proc) while its code is valid.`,
 			run: runEnrollConfirm,
 		},
 		{
@@ -159,19 +165,27 @@ clock drift recorded for your phone (useful when codes are not accepted).`,
 		},
 		{
 			path:    "disable",
-			summary: "remove your secret", synopsis: "disable --code CODE",
+			summary: "remove your secret (asks for a code)",
 			help: `Removes your TOTP secret. Needs a current code or a recovery code; refused
-while the policy requires you. Without --code you are asked for one when
-stdin is a terminal.`,
+while the policy requires you.
+
+The code is asked for without echo on a terminal, or read from one line of
+stdin: echo CODE | totpctl disable. --code CODE still works, with a
+warning: every user of the host can read a command line (ps, /proc) while
+its code is valid.`,
 			flags: func(fs *flag.FlagSet, o *opts) { codeFlag(fs, o) },
 			run:   runDisable,
 		},
 		{
 			path:    "recovery-codes",
-			summary: "new recovery codes, the old ones void", synopsis: "recovery-codes --code CODE",
+			summary: "new recovery codes, the old ones void",
 			help: `Replaces your recovery codes and prints the new set once. Needs a current
-code or a recovery code (asked for when --code is missing and stdin is a
-terminal). JSON: {"recovery_codes"}.`,
+code or a recovery code. JSON: {"recovery_codes"}.
+
+The code is asked for without echo on a terminal, or read from one line of
+stdin: echo CODE | totpctl recovery-codes --json. --code CODE still works,
+with a warning: every user of the host can read a command line (ps, /proc)
+while its code is valid.`,
 			flags: func(fs *flag.FlagSet, o *opts) { codeFlag(fs, o) },
 			run:   runRecoveryCodes,
 		},
@@ -214,13 +228,18 @@ JSON: {"user", "secret", "uri", "recovery_codes"}.`,
 			run:     runUserAction(wire.OpUserUnlock, "%s is unlocked."),
 		},
 		{
-			path: "user check", args: "NAME CODE", minArgs: 2, maxArgs: 2, admin: true,
+			path: "user check", args: "NAME [CODE]", minArgs: 1, maxArgs: 2, admin: true,
 			summary: "is a code valid now, or at a nearby time?",
-			help: `Tells whether CODE is valid for NAME now and, if not, whether it matches a
-time within ±10 minutes, which shows how far off the phone's clock is. The
-code is not used up and no failure is counted. Exit 0 if valid now, 1 if
-not. JSON: {"user", "valid", "drift_steps", "drift_seconds"}, drift null when
-the code matches no nearby time.`,
+			help: `Tells whether a code of NAME's app is valid now and, if not, whether it
+matches a time within ±10 minutes, which shows how far off the phone's clock
+is. The code is not used up and no failure is counted. Exit 0 if valid now,
+1 if not. JSON: {"user", "valid", "drift_steps", "drift_seconds"}, drift
+null when the code matches no nearby time.
+
+The code is asked for without echo on a terminal, or read from one line of
+stdin: echo CODE | totpctl user check NAME. A CODE argument still works,
+with a warning: every user of the host can read a command line (ps, /proc)
+while its code is valid.`,
 			run: runUserCheck,
 		},
 		{
@@ -320,7 +339,8 @@ codes of authenticator apps) for Linux logins.
 const usageTail = `
 Global options (before or after the command):
   --socket PATH        the daemon's socket (default $TOTPD_SOCKET, else
-                       /run/totpd/totpd.sock)
+                       /run/totpd/totpd.sock; run as root, totpctl ignores
+                       $TOTPD_SOCKET and only --socket changes it)
   --json               machine-readable output (times in RFC 3339)
   --timeout DURATION   bound on each call to the daemon (default 10s)
 

@@ -120,6 +120,19 @@ func printRecoveryCodes(w io.Writer, codes []string) {
 	fmt.Fprintln(w, "phone. They will not be shown again; 'totpctl recovery-codes' makes a new set.")
 }
 
+// splitCodes reads the codes of one line: "123456 654321" is two codes
+// when every word is one, otherwise the line is a single code whose
+// spaces the app put there ("123 456").
+func splitCodes(line string) []string {
+	words := strings.Fields(line)
+	for _, w := range words {
+		if !plausibleCode(w, 0) {
+			return []string{normalizeCode(line)}
+		}
+	}
+	return words
+}
+
 // normalizeCode removes the spaces apps put inside codes ("123 456").
 func normalizeCode(s string) string {
 	return strings.Join(strings.Fields(s), "")
@@ -220,7 +233,7 @@ func askCode(c *cmdCtx, i, n, digits int) (string, error) {
 		line, err := c.e.readCode(prompt)
 		if err != nil {
 			if errors.Is(err, io.EOF) {
-				return "", errors.New("no code given: enrollment not confirmed (run 'totpctl enroll' again, or 'totpctl enroll confirm CODE')")
+				return "", errors.New("no code given: enrollment not confirmed (run 'totpctl enroll' again, or 'totpctl enroll confirm')")
 			}
 			return "", fmt.Errorf("reading the code: %w", err)
 		}
@@ -256,9 +269,10 @@ func runEnrollBegin(c *cmdCtx, _ []string) error {
 	}
 	fmt.Fprintln(w)
 	if confirmCount(enr) == 1 {
-		fmt.Fprintln(w, "Then finish with: totpctl enroll confirm CODE")
+		fmt.Fprintln(w, "Then finish with 'totpctl enroll confirm' and type the code the app shows.")
 	} else {
-		fmt.Fprintln(w, "Then finish with two consecutive codes: totpctl enroll confirm CODE1 CODE2")
+		fmt.Fprintln(w, "Then finish with 'totpctl enroll confirm' and type two consecutive codes,")
+		fmt.Fprintln(w, "separated by a space: the one the app shows now, then the next.")
 	}
 	return nil
 }
@@ -267,6 +281,15 @@ func runEnrollConfirm(c *cmdCtx, args []string) error {
 	codes := make([]string, len(args))
 	for i, a := range args {
 		codes[i] = normalizeCode(a)
+	}
+	if len(codes) > 0 {
+		warnCodeInArgs(c, "totpctl enroll confirm")
+	} else {
+		line, err := readCodeInput(c, "Code (or two consecutive codes, separated by a space): ", "the code the app shows", "totpctl enroll confirm")
+		if err != nil {
+			return err
+		}
+		codes = splitCodes(line)
 	}
 	resp, err := c.call(wire.Request{Op: wire.OpEnrollConfirm, Codes: codes})
 	if err != nil {
@@ -292,23 +315,51 @@ func runEnrollConfirm(c *cmdCtx, args []string) error {
 	return nil
 }
 
-// codeArg reports --code, or asks for it without echo on a terminal.
+// codeArg reports --code (with a warning that it is visible to every
+// user), or else the code read by readCodeInput.
 func codeArg(c *cmdCtx) (string, error) {
 	if code := strings.TrimSpace(c.o.code); code != "" {
+		warnCodeInArgs(c, "totpctl "+c.cmd.path)
 		return code, nil
 	}
-	if !c.e.stdinIsTerminal() {
-		return "", &usageError{msg: c.cmd.path + " needs --code CODE (a current code or a recovery code)", hint: c.cmd.path}
-	}
-	line, err := c.e.readCode("Current code or a recovery code: ")
+	line, err := readCodeInput(c, "Current code or a recovery code: ", "a current code or a recovery code", "totpctl "+c.cmd.path)
 	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(line), nil
+}
+
+// readCodeInput reports a line holding a code that is not on the command
+// line, where every user of the host could read it (ps, /proc/PID/cmdline)
+// while it is still valid: typed after prompt with echo off when stdin is
+// a terminal, else the next line of stdin, with no prompt, for scripts
+// (echo CODE | totpctl disable; echo is a shell builtin, so the code is
+// in no process's arguments). what names the code and safe the command
+// in the error when there is none.
+func readCodeInput(c *cmdCtx, prompt, what, safe string) (string, error) {
+	var line string
+	var err error
+	if c.e.stdinIsTerminal() {
+		line, err = c.e.readSecret(prompt)
+	} else {
+		line, err = readLine(c.e.stdin)
+	}
+	switch {
+	case errors.Is(err, io.EOF):
+		return "", &usageError{msg: fmt.Sprintf("%s needs %s: type it when asked on a terminal, or give it on stdin: echo CODE | %s", c.cmd.path, what, safe), hint: c.cmd.path}
+	case err != nil:
 		return "", fmt.Errorf("reading the code: %w", err)
+	case strings.TrimSpace(line) == "":
+		return "", fmt.Errorf("no code given: nothing was done (run '%s' again and type the code)", safe)
 	}
-	code := strings.TrimSpace(line)
-	if code == "" {
-		return "", errors.New("no code given")
-	}
-	return code, nil
+	return line, nil
+}
+
+// warnCodeInArgs tells, on one line of stderr, that a code given as an
+// argument can be read by every user while it is valid, and the safe
+// way: safe, which asks for the code or reads it from stdin.
+func warnCodeInArgs(c *cmdCtx, safe string) {
+	fmt.Fprintf(c.e.stderr, "totpctl: warning: a code on the command line can be read by every user of this host (ps, /proc) while it is valid; next time run '%s' and type the code, or pipe it: echo CODE | %s\n", safe, safe)
 }
 
 func runDisable(c *cmdCtx, _ []string) error {

@@ -177,10 +177,10 @@ func TestGoldenUserCheck(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ck := tc.ck
 			f := fixed(wire.Response{Check: &ck})
-			r := runFake(t, f, "", "user", "check", "bob", "123456")
+			r := runFake(t, f, "123456\n", "user", "check", "bob")
 			require.Equal(t, tc.exit, r.code, r.stderr)
 			golden(t, "user-check-"+tc.name+".txt", r.stdout)
-			r = runFake(t, f, "", "user", "check", "bob", "123456", "--json")
+			r = runFake(t, f, "123456\n", "user", "check", "bob", "--json")
 			require.Equal(t, tc.exit, r.code, r.stderr)
 			golden(t, "user-check-"+tc.name+".json", r.stdout)
 			require.Empty(t, r.stderr)
@@ -239,8 +239,9 @@ func TestGoldenEnrollConfirm(t *testing.T) {
 func TestGoldenRecoveryCodes(t *testing.T) {
 	enr := wire.Enrollment{User: "alice", RecoveryCodes: testRecovery}
 	f := fixed(wire.Response{Enrollment: &enr})
-	r := runFake(t, f, "", "recovery-codes", "--code", "123456", "--json")
+	r := runFake(t, f, "123456\n", "recovery-codes", "--json")
 	require.Equal(t, exitOK, r.code, r.stderr)
+	require.Empty(t, r.stderr)
 	golden(t, "recovery-codes.json", r.stdout)
 	require.Equal(t, wire.Request{Op: wire.OpRecoveryCodes, Code: "123456"}, f.requests()[0])
 }

@@ -45,6 +45,15 @@ type env struct {
 	readCode func(prompt string) (string, error)
 	// stdinIsTerminal reports whether prompting makes sense.
 	stdinIsTerminal func() bool
+	// readSecret prints prompt on stderr (stdout may be --json for a
+	// script) and reads one line from the terminal with echo off. It is
+	// used only when stdinIsTerminal.
+	readSecret func(prompt string) (string, error)
+	// stdin is where a code comes from when stdin is no terminal, a line
+	// at a time: echo CODE | totpctl disable.
+	stdin io.Reader
+	// euid is the effective uid: root ignores $TOTPD_SOCKET.
+	euid func() int
 }
 
 func defaultEnv() *env {
@@ -57,9 +66,14 @@ func defaultEnv() *env {
 			return client.New(socket, timeout)
 		},
 		stdinIsTerminal: func() bool { return isTerminal(os.Stdin) },
+		stdin:           os.Stdin,
+		euid:            os.Geteuid,
 	}
 	e.readCode = func(prompt string) (string, error) {
 		return readLineNoEcho(os.Stdin, e.stdout, prompt)
+	}
+	e.readSecret = func(prompt string) (string, error) {
+		return readLineNoEcho(os.Stdin, e.stderr, prompt)
 	}
 	return e
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"os"
@@ -73,20 +74,33 @@ func runFake(t *testing.T, cl caller, input string, args ...string) result {
 
 func runEnv(t *testing.T, cl caller, loc *time.Location, input string, args ...string) result {
 	t.Helper()
-	var stdout, stderr bytes.Buffer
+	e, stdout, stderr := testEnv(cl, loc, input)
+	code := run(args, e)
+	return result{code: code, stdout: stdout.String(), stderr: stderr.String()}
+}
+
+// testEnv is the environment of runEnv: a user who is not root (uid
+// 1000) with input as stdin, not a terminal. A real client dialled by it
+// expects the fake daemons of the tests, run by the test's own uid.
+func testEnv(cl caller, loc *time.Location, input string) (e *env, stdout, stderr *bytes.Buffer) {
+	stdout, stderr = new(bytes.Buffer), new(bytes.Buffer)
 	in := bufio.NewReader(strings.NewReader(input))
-	e := &env{
-		stdout: &stdout,
-		stderr: &stderr,
+	e = &env{
+		stdout: stdout,
+		stderr: stderr,
 		now:    func() time.Time { return testNow },
 		loc:    loc,
 		dial: func(socket string, timeout time.Duration) caller {
 			if cl == nil {
-				return client.New(socket, timeout)
+				c := client.New(socket, timeout)
+				c.ServerUID = os.Getuid()
+				return c
 			}
 			return cl
 		},
 		stdinIsTerminal: func() bool { return false },
+		stdin:           in,
+		euid:            func() int { return 1000 },
 	}
 	e.readCode = func(prompt string) (string, error) {
 		stdout.WriteString(prompt)
@@ -94,8 +108,13 @@ func runEnv(t *testing.T, cl caller, loc *time.Location, input string, args ...s
 		stdout.WriteString("\n") // as the terminal version does
 		return line, err
 	}
-	code := run(args, e)
-	return result{code: code, stdout: stdout.String(), stderr: stderr.String()}
+	e.readSecret = func(prompt string) (string, error) {
+		stderr.WriteString(prompt)
+		line, err := readLine(in)
+		stderr.WriteString("\n")
+		return line, err
+	}
+	return e, stdout, stderr
 }
 
 // golden compares got with testdata/cli/name, rewriting it when
@@ -189,7 +208,9 @@ func TestExitCodes(t *testing.T) {
 		{"bad qr", []string{"enroll", "begin", "--qr", "svg"}, "", exitUsage, "--qr must be"},
 		{"bad timeout", []string{"--timeout", "soon", "status"}, "", exitUsage, "--timeout"},
 		{"bad grace", []string{"user", "require", "bob", "--grace", "a week"}, "", exitUsage, "--grace"},
-		{"disable without code", []string{"disable"}, "", exitUsage, "needs --code"},
+		{"disable without code", []string{"disable"}, "", exitUsage, "disable needs a current code or a recovery code: type it when asked on a terminal, or give it on stdin: echo CODE | totpctl disable"},
+		{"check without code", []string{"user", "check", "bob"}, "", exitUsage, "user check needs the code to check"},
+		{"confirm without code", []string{"enroll", "confirm"}, "", exitUsage, "enroll confirm needs the code the app shows"},
 		{"wizard json", []string{"enroll", "--json"}, "", exitUsage, "no --json"},
 		{"help unknown", []string{"help", "frob"}, "", exitUsage, "no help for"},
 	}
@@ -274,9 +295,153 @@ func TestTypedCodesAreNeverPrinted(t *testing.T) {
 			require.NotContains(t, r.stderr, secret, "%v", args)
 		}
 	}
-	r := runFake(t, deny, "", "disable", "--code", code)
+	// Codes on stdin, the safe way, are never printed either.
+	for _, tc := range []struct {
+		input string
+		args  []string
+	}{
+		{code + "\n", []string{"disable"}},
+		{recovery + "\n", []string{"disable", "--json"}},
+		{recovery + "\n", []string{"recovery-codes"}},
+		{code + "\n", []string{"enroll", "confirm"}},
+		{code + " " + code + "\n", []string{"enroll", "confirm", "--json"}},
+		{code + "\n", []string{"user", "check", "bob"}},
+		{recovery + "\n", []string{"user", "check", "bob"}},
+	} {
+		r := runFake(t, deny, tc.input, tc.args...)
+		require.Equal(t, exitFailed, r.code, "%v", tc.args)
+		for _, secret := range []string{code, recovery} {
+			require.NotContains(t, r.stdout, secret, "%v", tc.args)
+			require.NotContains(t, r.stderr, secret, "%v", tc.args)
+		}
+	}
+	r := runFake(t, deny, code+"\n", "disable")
 	require.Equal(t, "totpctl: the code is not valid\ntotpctl: 4 attempts left before a lockout\n", r.stderr)
 	require.Equal(t, exitFailed, r.code)
+}
+
+// A code that is not on the command line, where every user can read it
+// (/proc/PID/cmdline) while it is valid, comes from stdin: one line, no
+// prompt on stdout (it may be --json for a script), no warning.
+func TestCodesFromStdin(t *testing.T) {
+	ok := &fakeDaemon{answer: func(req wire.Request) *wire.Response {
+		switch req.Op {
+		case wire.OpRecoveryCodes, wire.OpEnrollConfirm:
+			return &wire.Response{Enrollment: &wire.Enrollment{User: "alice", RecoveryCodes: testRecovery}}
+		case wire.OpUserCheck:
+			return &wire.Response{Check: &wire.Check{User: req.User, Valid: true, PeriodSec: 30}}
+		}
+		return &wire.Response{}
+	}}
+	for _, tc := range []struct {
+		input string
+		args  []string
+		want  wire.Request
+	}{
+		{"123456\n", []string{"disable"}, wire.Request{Op: wire.OpDisable, Code: "123456"}},
+		{" zq7k-m2pd \r\n", []string{"disable", "--json"}, wire.Request{Op: wire.OpDisable, Code: "zq7k-m2pd"}},
+		{"123456", []string{"recovery-codes", "--json"}, wire.Request{Op: wire.OpRecoveryCodes, Code: "123456"}},
+		{"123 456\n", []string{"user", "check", "bob", "--json"}, wire.Request{Op: wire.OpUserCheck, User: "bob", Code: "123456"}},
+		{"123456\n", []string{"enroll", "confirm", "--json"}, wire.Request{Op: wire.OpEnrollConfirm, Codes: []string{"123456"}}},
+		{"123 456\n", []string{"enroll", "confirm"}, wire.Request{Op: wire.OpEnrollConfirm, Codes: []string{"123456"}}},
+		{"123456 654321\n", []string{"enroll", "confirm", "--json"}, wire.Request{Op: wire.OpEnrollConfirm, Codes: []string{"123456", "654321"}}},
+		{"12345678  87654321\nignored\n", []string{"enroll", "confirm"}, wire.Request{Op: wire.OpEnrollConfirm, Codes: []string{"12345678", "87654321"}}},
+	} {
+		before := len(ok.requests())
+		r := runFake(t, ok, tc.input, tc.args...)
+		require.Equal(t, exitOK, r.code, "%v: %s", tc.args, r.stderr)
+		require.Empty(t, r.stderr, "%v: no prompt and no warning", tc.args)
+		reqs := ok.requests()
+		require.Len(t, reqs, before+1, "%v", tc.args)
+		require.Equal(t, tc.want, reqs[before], "%v", tc.args)
+		if tc.args[len(tc.args)-1] == "--json" {
+			var v any
+			require.NoError(t, json.Unmarshal([]byte(r.stdout), &v), "%v: stdout is JSON alone: %q", tc.args, r.stdout)
+		}
+	}
+
+	// An empty line is no code: nothing is sent.
+	before := len(ok.requests())
+	r := runFake(t, ok, "\n", "disable")
+	require.Equal(t, exitFailed, r.code)
+	require.Equal(t, "totpctl: no code given: nothing was done (run 'totpctl disable' again and type the code)\n", r.stderr)
+	require.Len(t, ok.requests(), before)
+}
+
+// On a terminal the prompt goes to stderr, so that stdout stays the
+// command's output (--json) even then.
+func TestCodePromptOnTerminal(t *testing.T) {
+	f := fixed(wire.Response{Enrollment: &wire.Enrollment{RecoveryCodes: testRecovery}})
+	for _, tc := range []struct {
+		args   []string
+		prompt string
+	}{
+		{[]string{"recovery-codes", "--json"}, "Current code or a recovery code: "},
+		{[]string{"disable"}, "Current code or a recovery code: "},
+		{[]string{"user", "check", "bob"}, "Code to check: "},
+		{[]string{"enroll", "confirm", "--json"}, "Code (or two consecutive codes, separated by a space): "},
+	} {
+		e, stdout, stderr := testEnv(f, time.UTC, "123456\n")
+		e.stdinIsTerminal = func() bool { return true }
+		run(tc.args, e)
+		require.True(t, strings.HasPrefix(stderr.String(), tc.prompt+"\n"), "%v: stderr %q", tc.args, stderr.String())
+		require.NotContains(t, stdout.String(), tc.prompt, "%v", tc.args)
+		require.NotContains(t, stdout.String()+stderr.String(), "123456", "%v", tc.args)
+	}
+}
+
+// A code given as an argument still works, with one line on stderr that
+// says it is visible to other users and how to avoid it, without the code.
+func TestCodeArgumentWarns(t *testing.T) {
+	ok := fixed(wire.Response{
+		Enrollment: &wire.Enrollment{User: "alice", RecoveryCodes: testRecovery},
+		Check:      &wire.Check{User: "bob", Valid: true, PeriodSec: 30},
+	})
+	for _, tc := range []struct {
+		args []string
+		want wire.Request
+		safe string
+	}{
+		{[]string{"disable", "--code", "123456"}, wire.Request{Op: wire.OpDisable, Code: "123456"}, "totpctl disable"},
+		{[]string{"recovery-codes", "--code=123456", "--json"}, wire.Request{Op: wire.OpRecoveryCodes, Code: "123456"}, "totpctl recovery-codes"},
+		{[]string{"user", "check", "bob", "123456"}, wire.Request{Op: wire.OpUserCheck, User: "bob", Code: "123456"}, "totpctl user check NAME"},
+		{[]string{"enroll", "confirm", "123456", "654321"}, wire.Request{Op: wire.OpEnrollConfirm, Codes: []string{"123456", "654321"}}, "totpctl enroll confirm"},
+	} {
+		before := len(ok.requests())
+		r := runFake(t, ok, "", tc.args...)
+		require.Equal(t, exitOK, r.code, "%v: %s", tc.args, r.stderr)
+		require.Equal(t, tc.want, ok.requests()[before], "%v", tc.args)
+		require.Equal(t, "totpctl: warning: a code on the command line can be read by every user of this host (ps, /proc) while it is valid; "+
+			"next time run '"+tc.safe+"' and type the code, or pipe it: echo CODE | "+tc.safe+"\n", r.stderr, "%v", tc.args)
+	}
+}
+
+// Root takes the socket from --socket or the default, never from
+// $TOTPD_SOCKET, which whoever prepared root's environment may have set.
+func TestRootIgnoresSocketEnv(t *testing.T) {
+	t.Setenv(client.SocketEnv, "/tmp/someone-elses.sock")
+	for _, tc := range []struct {
+		euid int
+		args []string
+		want string
+	}{
+		{0, []string{"status"}, client.DefaultSocket},
+		{0, []string{"--socket", "/tmp/given.sock", "status"}, "/tmp/given.sock"},
+		{0, []string{"status", "--socket=/tmp/given.sock"}, "/tmp/given.sock"},
+		{1000, []string{"status"}, "/tmp/someone-elses.sock"},
+		{1000, []string{"--socket", "/tmp/given.sock", "status"}, "/tmp/given.sock"},
+	} {
+		f := fixed(wire.Response{Status: &wire.Status{User: "root", ServerTime: testNow}})
+		e, _, stderr := testEnv(f, time.UTC, "")
+		e.euid = func() int { return tc.euid }
+		var dialled []string
+		e.dial = func(socket string, _ time.Duration) caller {
+			dialled = append(dialled, socket)
+			return f
+		}
+		require.Equal(t, exitOK, run(tc.args, e), stderr.String())
+		require.Equal(t, []string{tc.want}, dialled, "euid %d, %v", tc.euid, tc.args)
+	}
 }
 
 func TestRequestsSent(t *testing.T) {

@@ -81,7 +81,7 @@ func printStatus(w io.Writer, s *wire.Status, self bool, now time.Time, loc *tim
 	if s.StateError != "" {
 		enrolled = "unknown: the stored state cannot be read (see State error)"
 	} else if !s.Enrolled && s.Pending {
-		enrolled = "no (an enrollment is pending: finish it with 'totpctl enroll confirm CODE')"
+		enrolled = "no (an enrollment is pending: finish it with 'totpctl enroll confirm')"
 		if !self {
 			enrolled = "no (an enrollment is pending)"
 		}

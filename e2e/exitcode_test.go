@@ -60,11 +60,12 @@ func TestCtlExitCodes(t *testing.T) {
 		}
 	}
 
-	// $TOTPD_SOCKET is the socket when --socket is not given.
-	r := runCtl(t, b, nowhere, nil, "", "status")
+	// $TOTPD_SOCKET is a user's socket when --socket is not given (root
+	// ignores it: TestRootCtlIgnoresSocketEnv).
+	r := runCtl(t, b, nowhere, &u, "", "status")
 	require.Equal(t, 3, r.Code, "%s", r)
 	require.Contains(t, r.Stderr, nowhere)
-	r = runCtl(t, b, nowhere, nil, "", "--socket", d.Socket, "status")
+	r = runCtl(t, b, nowhere, &u, "", "--socket", d.Socket, "status")
 	require.Equal(t, 0, r.Code, "--socket wins over $TOTPD_SOCKET: %s", r)
 
 	// A daemon that went away: exit 3, not "refused".

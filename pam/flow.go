@@ -35,7 +35,9 @@ type flow struct {
 // returns pamSuccess only when the daemon said yes: an allow, an accepted
 // code or a confirmed enrollment.
 func authenticate(h host, o options) int {
-	f := &flow{h: h, o: o, c: client.New(o.socket, o.timeout), budget: o.timeout}
+	c := client.New(o.socket, o.timeout)
+	c.ServerUID = o.serverUID
+	f := &flow{h: h, o: o, c: c, budget: o.timeout}
 	user, r := h.User()
 	switch {
 	case r == pamConvErr:

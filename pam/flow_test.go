@@ -71,7 +71,7 @@ func (h *fakeHost) Log(prio int, line string) {
 func (h *fakeHost) allShown() string { return strings.Join(h.shown, "\n") }
 
 func opts(d *fakeDaemon) options {
-	return options{socket: d.socket, timeout: 2 * time.Second, prompt: defaultPrompt, debug: true}
+	return options{socket: d.socket, timeout: 2 * time.Second, prompt: defaultPrompt, debug: true, serverUID: os.Getuid()}
 }
 
 func TestFlowPromptAccepted(t *testing.T) {
@@ -182,6 +182,25 @@ func TestFlowDaemonUnavailable(t *testing.T) {
 	assert.Less(t, time.Since(start), 500*time.Millisecond)
 	require.NotEmpty(t, h.logs)
 	assert.Contains(t, h.logs[0], "not answering")
+}
+
+// A daemon that is not run by the expected uid (root, outside tests) is
+// refused before anything is sent to it, however yes its answer: an
+// unprivileged process on the socket cannot let anyone in.
+func TestFlowRefusesServerOfAnotherUID(t *testing.T) {
+	d := newFakeDaemon(t, func(wire.Request) reply { return reply{resp: &wire.Response{Action: wire.ActionAllow}} })
+	o := opts(d)
+	o.serverUID = os.Getuid() + 1
+	h := &fakeHost{user: "alice"}
+	assert.Equal(t, pamAuthinfoUnavail, authenticate(h, o))
+	assert.Empty(t, d.requests(), "the module sent a request to a server of another uid")
+	logs := strings.Join(h.logs, "\n")
+	assert.Contains(t, logs, fmt.Sprintf("the socket at %s is served by uid %d, not uid %d", d.socket, os.Getuid(), os.Getuid()+1))
+	assert.Contains(t, logs, "misconfiguration")
+	assert.Contains(t, logs, "attack")
+
+	// The module's default expects root.
+	assert.Equal(t, 0, parseArgs(nil, func(string) {}).serverUID)
 }
 
 func TestFlowDaemonHangs(t *testing.T) {

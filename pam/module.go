@@ -46,6 +46,10 @@ type options struct {
 	prompt  string
 	debug   bool
 	silent  bool // PAM_SILENT: no informational messages
+	// serverUID is the uid the daemon must run as (its SO_PEERCRED); no
+	// module argument sets it, so it is always 0, root, except in tests
+	// whose fake daemon runs as the test's user.
+	serverUID int
 }
 
 // totpd_go_authenticate is pam_sm_authenticate, called by the loader in

@@ -11,13 +11,16 @@ import (
 	"os"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/totpd/totpd/daemon/wire"
 )
 
 // DefaultSocket is where totpd.socket listens.
 const DefaultSocket = "/run/totpd/totpd.sock"
 
-// SocketEnv names the environment variable that overrides DefaultSocket for totpctl.
+// SocketEnv names the environment variable that overrides DefaultSocket
+// for totpctl run by a user other than root (see ResolveSocket).
 const SocketEnv = "TOTPD_SOCKET"
 
 // DefaultTimeout bounds a whole call when the caller gives none.
@@ -32,12 +35,45 @@ type UnavailableError struct {
 }
 
 func (e *UnavailableError) Error() string {
+	var ws *WrongServerError
+	if errors.As(e.Err, &ws) {
+		return ws.Error()
+	}
+	var ve *wire.VersionError
+	if errors.As(e.Err, &ve) {
+		return fmt.Sprintf("totpd on %s answered in another protocol: %v. Use a totpctl and pam_totpd.so from the same release as totpd (after an upgrade: systemctl restart totpd)", e.Socket, ve)
+	}
 	return fmt.Sprintf("totpd is not answering on %s: %v (is totpd.socket running? try: systemctl status totpd.socket totpd.service)", e.Socket, e.Err)
 }
 
 func (e *UnavailableError) Unwrap() error { return e.Err }
 
-// IsUnavailable reports whether err means the daemon was not reachable or answered nonsense.
+// WrongServerError reports that the process listening on the socket is
+// not the one expected (root, for the real totpd): the client sent it
+// nothing. It comes wrapped in an *UnavailableError, so callers fail
+// closed as for a daemon that is down.
+type WrongServerError struct {
+	Socket string
+	// UID is the uid of the process that listens on Socket (SO_PEERCRED).
+	UID uint32
+	// Want is the uid the client expected, Client.ServerUID.
+	Want int
+}
+
+func (e *WrongServerError) Error() string {
+	want := "root"
+	if e.Want != 0 {
+		want = fmt.Sprintf("uid %d", e.Want)
+	}
+	return fmt.Sprintf("the socket at %s is served by uid %d, not %s: refusing to talk to it. "+
+		"This is either a misconfiguration (a --socket, socket= or totpd.socket pointing at the wrong place) "+
+		"or an attack (someone else listening there to fake totpd's answers); see who listens there: ss -xlp | grep %s",
+		e.Socket, e.UID, want, e.Socket)
+}
+
+// IsUnavailable reports whether err means the daemon was not reachable or
+// answered nonsense, or in a protocol version this client does not speak
+// (then errors.As finds a *wire.VersionError in it).
 func IsUnavailable(err error) bool {
 	var u *UnavailableError
 	return errors.As(err, &u)
@@ -49,21 +85,35 @@ type Client struct {
 	Socket string
 	// Timeout bounds each call as a whole: dial, write and read.
 	Timeout time.Duration
+	// ServerUID is the uid the process listening on Socket must have
+	// (its SO_PEERCRED, checked before anything is sent): 0, root, as
+	// totpd runs, unless a test runs its own daemon as another user.
+	ServerUID int
 }
 
-// New reports a client for socket; an empty socket means $TOTPD_SOCKET
-// or DefaultSocket, and a zero timeout DefaultTimeout.
+// New reports a client for socket, as ResolveSocket resolves it for this
+// process, that talks only to a server run by root; a zero timeout means
+// DefaultTimeout.
 func New(socket string, timeout time.Duration) *Client {
-	if socket == "" {
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	return &Client{Socket: ResolveSocket(socket, os.Geteuid()), Timeout: timeout}
+}
+
+// ResolveSocket reports the socket a caller running with effective uid
+// euid talks to: socket itself when given, else $TOTPD_SOCKET when euid
+// is not root, else DefaultSocket. Root never takes the socket from its
+// environment: whoever prepared that environment (a sudo rule that keeps
+// it, a profile) could point it at a daemon of their own that says yes.
+func ResolveSocket(socket string, euid int) string {
+	if socket == "" && euid != 0 {
 		socket = os.Getenv(SocketEnv)
 	}
 	if socket == "" {
 		socket = DefaultSocket
 	}
-	if timeout <= 0 {
-		timeout = DefaultTimeout
-	}
-	return &Client{Socket: socket, Timeout: timeout}
+	return socket
 }
 
 // Call sends req and reports the daemon's response. A response that
@@ -80,6 +130,11 @@ func (c *Client) Call(ctx context.Context, req wire.Request) (*wire.Response, er
 		return nil, &UnavailableError{Socket: c.Socket, Err: err}
 	}
 	defer conn.Close()
+	// Nothing, not even the request (it may carry a code), goes to a
+	// server that is not the expected one.
+	if err := checkServer(conn, c.Socket, c.ServerUID); err != nil {
+		return nil, &UnavailableError{Socket: c.Socket, Err: err}
+	}
 	// The deadline covers the whole exchange, so a daemon that accepts
 	// and then hangs cannot hold a login longer than Timeout.
 	if err := conn.SetDeadline(deadline); err != nil {
@@ -94,14 +149,16 @@ func (c *Client) Call(ctx context.Context, req wire.Request) (*wire.Response, er
 	// ("busy", or a refusal of an oversized request): read that answer
 	// rather than report the daemon as unreachable.
 	var resp wire.Response
-	if err := wire.ReadJSON(conn, wire.MaxFrame, &resp); err != nil {
+	if err := wire.ReadMessage(conn, wire.MaxFrame, &resp); err != nil {
+		var ve *wire.VersionError
+		if errors.As(err, &ve) {
+			// An answer, but not one this client can read: fail closed.
+			return nil, &UnavailableError{Socket: c.Socket, Err: err}
+		}
 		if werr != nil {
 			return nil, &UnavailableError{Socket: c.Socket, Err: fmt.Errorf("sending request: %w", werr)}
 		}
 		return nil, &UnavailableError{Socket: c.Socket, Err: fmt.Errorf("reading answer: %w", err)}
-	}
-	if resp.Version != wire.Version {
-		return nil, &UnavailableError{Socket: c.Socket, Err: fmt.Errorf("answer speaks protocol version %d, want %d", resp.Version, wire.Version)}
 	}
 	if resp.Error != nil {
 		if resp.Error.Code == "" || resp.Error.Message == "" {
@@ -110,4 +167,31 @@ func (c *Client) Call(ctx context.Context, req wire.Request) (*wire.Response, er
 		return &resp, resp.Error
 	}
 	return &resp, nil
+}
+
+// checkServer reports an error unless the process that listens at the
+// other end of conn runs as uid want, by the kernel's SO_PEERCRED.
+func checkServer(conn net.Conn, socket string, want int) error {
+	uc, ok := conn.(*net.UnixConn)
+	if !ok {
+		return fmt.Errorf("not a Unix socket connection (%T): cannot check who serves it", conn)
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("checking who serves the socket: %w", err)
+	}
+	var cred *unix.Ucred
+	var credErr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, credErr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return fmt.Errorf("checking who serves the socket: %w", err)
+	}
+	if credErr != nil {
+		return fmt.Errorf("checking who serves the socket (SO_PEERCRED): %w", credErr)
+	}
+	if want < 0 || cred.Uid != uint32(want) {
+		return &WrongServerError{Socket: socket, UID: cred.Uid, Want: want}
+	}
+	return nil
 }

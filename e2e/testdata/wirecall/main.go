@@ -29,7 +29,9 @@ func main() {
 		fmt.Fprintf(os.Stderr, "wirecall: reading the request: %v\n", err)
 		os.Exit(2)
 	}
-	resp, err := client.New("", 10*time.Second).Call(context.Background(), req)
+	// The socket is passed explicitly: client.New would ignore
+	// $TOTPD_SOCKET for root.
+	resp, err := client.New(os.Getenv(client.SocketEnv), 10*time.Second).Call(context.Background(), req)
 	var out outcome
 	var we *wire.Error
 	switch {
