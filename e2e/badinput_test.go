@@ -265,7 +265,7 @@ func TestMalformedCodes(t *testing.T) {
 	step := stableStep(t, 5*time.Second)
 	good := codeForStep(t, e.Secret, step)
 	bad := []string{
-		"", "1", "12345", "1234567", "12345678", strings.Repeat("1", 1000),
+		"", "1", "12345", "1234567", "12345678", strings.Repeat("1", 256),
 		"12a456", "abcdef", "12345.", "+12345", "-12345", "1e5000",
 		" " + good, good + " ", good + "\n", "\t" + good, good[:3] + " " + good[3:],
 		good + "\x00", "\x00" + good[1:], "１２３４５６", "١٢٣٤٥٦",
@@ -280,7 +280,14 @@ func TestMalformedCodes(t *testing.T) {
 		require.False(t, resp.Locked)
 	}
 	require.Equal(t, len(bad), d.Show(u.Name).Failures, "every malformed code counts as a failure")
-	_, err := d.Verify(u.Name, good)
+
+	// Over the bound of every free-text field, a code is a bad request:
+	// refused (the module answers PAM_AUTH_ERR) before it is looked at,
+	// so not counted, and it can never be right anyway.
+	_, err := d.Verify(u.Name, strings.Repeat("1", 1000))
+	require.Equal(t, wire.ErrCodeBadRequest, errCode(err))
+	require.Contains(t, err.Error(), `"code" is 1000 bytes long; the limit is 256`)
+	_, err = d.Verify(u.Name, good)
 	require.NoError(t, err, "the right code, sent as is, after all that")
 	requireServes(t, d, u.Name)
 }

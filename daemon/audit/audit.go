@@ -1,13 +1,16 @@
 // Package audit records every decision totpd makes: to the systemd
 // journal with structured fields when there is one, else to stderr.
 // An Event never holds a secret, a code or a recovery code; the type has
-// no field that could carry one.
+// no field that could carry one. Every value a request could have put in
+// an event is escaped on the way out (strconv.Quote), so no request can
+// start a line of its own or send control characters to a terminal.
 package audit
 
 import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -25,6 +28,10 @@ type Event struct {
 	TTY     string
 	Result  string // "ok", "denied", "allowed", "ignored", "error"
 	Reason  string // why, in a few words
+	// ClaimedBy is "uid N" when a caller other than root sent Service,
+	// RHost and TTY (a screen locker running as the user): they are
+	// that caller's claim, not what sshd or login as root said.
+	ClaimedBy string
 }
 
 // Logger records events.
@@ -44,27 +51,53 @@ func New() Logger {
 // NewWriter reports a logger writing one key=value line per event to w.
 func NewWriter(w io.Writer) Logger { return &writerLogger{w: w} }
 
-// fields reports the event as journal fields.
+// fields reports the event as journal fields, each value escaped.
 func (e Event) fields() map[string]string {
 	m := map[string]string{
-		"TOTPD_OP":     e.Op,
-		"TOTPD_USER":   e.User,
-		"TOTPD_CALLER": e.Caller,
-		"TOTPD_RESULT": e.Result,
-		"TOTPD_REASON": e.Reason,
+		"TOTPD_OP":     escape(e.Op),
+		"TOTPD_USER":   escape(e.User),
+		"TOTPD_CALLER": escape(e.Caller),
+		"TOTPD_RESULT": escape(e.Result),
+		"TOTPD_REASON": escape(e.Reason),
 	}
-	for k, v := range map[string]string{"TOTPD_SERVICE": e.Service, "TOTPD_RHOST": e.RHost, "TOTPD_TTY": e.TTY} {
+	for k, v := range map[string]string{"TOTPD_SERVICE": e.Service, "TOTPD_RHOST": e.RHost, "TOTPD_TTY": e.TTY, "TOTPD_CLAIMED_BY": e.ClaimedBy} {
 		if v != "" {
-			m[k] = v
+			m[k] = escape(v)
 		}
 	}
 	return m
 }
 
-// String reports the event as one human-readable line.
+// escape reports v as strconv.Quote writes it, without the surrounding
+// quotes: printable text (every legitimate name, host and service) is
+// unchanged, while control characters, newlines, invalid UTF-8 and
+// backslashes come out as Go escapes, so a journal field can always be
+// told from the bytes a request sent.
+func escape(v string) string {
+	q := strconv.Quote(v)
+	return q[1 : len(q)-1]
+}
+
+// token reports v bare when it is a word of the daemon's own ("ok",
+// "login.verify"), else quoted: a value that is not one cannot pass for one.
+func token(v string) string {
+	if v == "" {
+		return `""`
+	}
+	for _, r := range v {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_') {
+			return strconv.Quote(v)
+		}
+	}
+	return v
+}
+
+// String reports the event as one human-readable line: the op and the
+// result bare when they are the daemon's own words, every other value
+// quoted (%q), so the line holds no newline or control character.
 func (e Event) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s user=%q result=%s reason=%q caller=%q", e.Op, e.User, e.Result, e.Reason, e.Caller)
+	fmt.Fprintf(&b, "%s user=%q result=%s reason=%q caller=%q", token(e.Op), e.User, token(e.Result), e.Reason, e.Caller)
 	if e.Service != "" {
 		fmt.Fprintf(&b, " service=%q", e.Service)
 	}
@@ -73,6 +106,9 @@ func (e Event) String() string {
 	}
 	if e.TTY != "" {
 		fmt.Fprintf(&b, " tty=%q", e.TTY)
+	}
+	if e.ClaimedBy != "" {
+		fmt.Fprintf(&b, " claimed_by=%q", e.ClaimedBy)
 	}
 	return b.String()
 }

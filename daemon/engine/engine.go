@@ -33,6 +33,9 @@ type Info struct {
 	Service string
 	RHost   string
 	TTY     string
+	// ClaimedBy is "uid N" when Service, RHost and TTY come from a caller
+	// other than root, which may say what it likes (audit.Event.ClaimedBy).
+	ClaimedBy string
 }
 
 // Engine answers requests. It is safe for concurrent use; requests about
@@ -57,7 +60,9 @@ type Options struct {
 func New(cfg config.Config, st Store, o Options) *Engine {
 	e := &Engine{store: st, accounts: o.Accounts, audit: o.Audit, now: o.Now}
 	if e.accounts == nil {
-		e.accounts = NewCachedAccounts(SystemAccounts{}, time.Minute, 1<<14)
+		c := NewCachedAccounts(SystemAccounts{}, time.Minute, 1<<14)
+		c.Watch = []string{"/etc/passwd"}
+		e.accounts = c
 	}
 	if e.audit == nil {
 		e.audit = audit.New()
@@ -101,8 +106,15 @@ type session struct {
 type refusal struct{ code, msg, reason string }
 
 // open validates name, looks up the account, takes the user's lock and
-// loads the record. On refusal the lock is not held.
+// loads the record. A record made for another uid than the account's is a
+// state error, unless reset says to start the account afresh (the admin
+// disable and enroll paths). On refusal the lock is not held.
 func (e *Engine) open(name string, info Info) (*session, func(), *refusal) {
+	return e.openFor(name, info, false)
+}
+
+// openFor is open; reset replaces a record of another uid by a fresh one.
+func (e *Engine) openFor(name string, info Info, reset bool) (*session, func(), *refusal) {
 	if err := CheckName(name); err != nil {
 		return nil, nil, &refusal{wire.ErrCodeBadRequest, err.Error(), "bad name"}
 	}
@@ -125,12 +137,33 @@ func (e *Engine) open(name string, info Info) (*session, func(), *refusal) {
 	if rec.User == "" {
 		rec = store.Record{User: acct.Name, LastStep: -1}
 	}
+	switch {
+	case rec.UID == nil:
+		rec.UID = &acct.UID // a new record, or one from before uids were kept
+	case *rec.UID != acct.UID && !reset:
+		unlock()
+		msg := fmt.Sprintf("the stored state of %q belongs to uid %d, but the account %q is now uid %d (deleted and re-created?), "+
+			"so totpd refuses rather than hand the old account's secret, lockout or exemption to the new one. "+
+			"An administrator must run `totpctl user disable %s` (or `totpctl user enroll %s`) to start afresh.",
+			acct.Name, *rec.UID, acct.Name, acct.UID, acct.Name, acct.Name)
+		fmt.Fprintf(os.Stderr, "totpd: %s\n", msg)
+		return nil, nil, &refusal{wire.ErrCodeState, msg, fmt.Sprintf("state of uid %d, account is uid %d", *rec.UID, acct.UID)}
+	case *rec.UID != acct.UID:
+		// The admin's way out: the old account's state goes, whole.
+		fmt.Fprintf(os.Stderr, "totpd: user %q: dropping the state of the old account uid %d for the account uid %d\n", acct.Name, *rec.UID, acct.UID)
+		rec = store.Record{User: acct.Name, LastStep: -1, UID: &acct.UID}
+	}
 	return &session{e: e, cfg: e.Config(), now: e.now(), acct: acct, rec: rec, info: info}, unlock, nil
 }
 
 // begin is open with the refusal audited and shaped as an answer.
 func (e *Engine) begin(name string, info Info) (*session, func(), *wire.Response) {
-	s, unlock, r := e.open(name, info)
+	return e.beginFor(name, info, false)
+}
+
+// beginFor is begin; reset as openFor's.
+func (e *Engine) beginFor(name string, info Info, reset bool) (*session, func(), *wire.Response) {
+	s, unlock, r := e.openFor(name, info, reset)
 	if r != nil {
 		return nil, nil, e.refuse(info, name, r.code, r.msg, r.reason)
 	}
@@ -178,7 +211,7 @@ func (s *session) ok(result, reason string, resp *wire.Response) *wire.Response 
 func (e *Engine) log(info Info, user, result, reason string) {
 	e.audit.Log(audit.Event{
 		Op: string(info.Op), User: user, Caller: info.Caller,
-		Service: info.Service, RHost: info.RHost, TTY: info.TTY,
+		Service: info.Service, RHost: info.RHost, TTY: info.TTY, ClaimedBy: info.ClaimedBy,
 		Result: result, Reason: reason,
 	})
 }

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -21,12 +22,13 @@ import (
 
 // Defaults for Server's limits.
 const (
-	// DefaultMaxConns caps connections in service at once. A login waits
-	// on one for a few milliseconds, so this is plenty for a busy host
-	// while bounding what idle or hostile clients can hold.
+	// DefaultMaxConns caps connections held at once, in service or
+	// waiting. A login holds one for a few milliseconds, so this is plenty
+	// for a busy host while bounding what idle or hostile clients can
+	// hold; fair.go shares it out by uid.
 	DefaultMaxConns = 512
-	// SlotWait is how long a connection over the cap waits for a slot
-	// before it is answered "busy".
+	// SlotWait is how long a root connection over the cap waits for a
+	// slot before it is answered "busy".
 	SlotWait = time.Second
 	// DefaultReadTimeout bounds how long a client may take to send its request.
 	DefaultReadTimeout = 5 * time.Second
@@ -49,7 +51,9 @@ type Server struct {
 }
 
 // Serve accepts connections on ln until ctx is done or ln fails, then
-// waits for the connections in service to finish.
+// waits for the connections in service to finish. Each connection is
+// counted against its peer's uid at accept, before anything is read from
+// it (fair.go says how the cap is shared).
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	peer := s.Peer
 	if peer == nil {
@@ -59,8 +63,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if maxConns <= 0 {
 		maxConns = DefaultMaxConns
 	}
-	slots := make(chan struct{}, maxConns)
-	waiters := make(chan struct{}, maxConns)
+	adm := newAdmission(maxConns)
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 	defer s.wg.Wait()
@@ -76,44 +79,48 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			}
 			return fmt.Errorf("accepting on the socket: %w", err)
 		}
-		select {
-		case slots <- struct{}{}:
-		default:
-			// At the cap: wait a little for a slot in a goroutine of its
-			// own (so the accept loop goes on), since a burst of logins
-			// should queue rather than fail; idle clients free their slot
-			// within the read timeout. Waiters are capped too: past that,
-			// "busy" at once.
+		p, err := peer(c)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "totpd: refusing a connection whose peer is unknown: %v\n", err)
+			c.Close()
+			continue
+		}
+		switch {
+		case adm.tryAdmit(p.UID):
 			s.wg.Add(1)
 			go func() {
 				defer s.wg.Done()
-				select {
-				case waiters <- struct{}{}:
-				default:
-					s.reject(c)
-					return
-				}
-				defer func() { <-waiters }()
-				select {
-				case slots <- struct{}{}:
-				case <-time.After(SlotWait):
-					s.reject(c)
-					return
-				case <-ctx.Done():
-					c.Close()
-					return
-				}
-				defer func() { <-slots }()
-				s.handle(ctx, c, peer)
+				defer adm.release(p.UID)
+				s.handle(ctx, c, p)
 			}()
-			continue
+		case p.UID != 0:
+			// Over its share: "busy" at once, from a bounded number of
+			// goroutines; past that the connection is just closed, so a
+			// flood costs the daemon nothing but the accept.
+			if !adm.linger() {
+				c.Close()
+				continue
+			}
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				defer adm.lingered()
+				s.reject(c)
+			}()
+		default:
+			// Root over the whole cap: a burst of logins queues for a
+			// moment in a goroutine of its own, so the accept loop goes on.
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				if !adm.admit(p.UID, SlotWait, ctx.Done()) {
+					s.reject(c)
+					return
+				}
+				defer adm.release(p.UID)
+				s.handle(ctx, c, p)
+			}()
 		}
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			defer func() { <-slots }()
-			s.handle(ctx, c, peer)
-		}()
 	}
 }
 
@@ -140,15 +147,10 @@ func (s *Server) timeouts() (time.Duration, time.Duration) {
 	return r, w
 }
 
-// handle serves one connection: one request, one answer.
-func (s *Server) handle(ctx context.Context, c net.Conn, peer PeerFunc) {
+// handle serves one connection of peer p: one request, one answer.
+func (s *Server) handle(ctx context.Context, c net.Conn, p Peer) {
 	defer c.Close()
 	rt, wt := s.timeouts()
-	p, err := peer(c)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "totpd: refusing a connection whose peer is unknown: %v\n", err)
-		return
-	}
 	c.SetReadDeadline(time.Now().Add(rt))
 	// On shutdown, a client that has not sent its request yet is let go at
 	// once, so an idle local user cannot delay a stop by the read timeout.
@@ -156,7 +158,6 @@ func (s *Server) handle(ctx context.Context, c net.Conn, peer PeerFunc) {
 	// longer matters then.
 	stop := context.AfterFunc(ctx, func() { c.SetReadDeadline(time.Now()) })
 	defer stop()
-	var req wire.Request
 	var resp *wire.Response
 	// The frame is read and decoded in two steps so that a client hanging
 	// up before sending anything (io.EOF from the frame) is not confused
@@ -177,36 +178,39 @@ func (s *Server) handle(ctx context.Context, c net.Conn, peer PeerFunc) {
 		// with them would be looked up as another name.
 		resp = errResp(wire.ErrCodeBadRequest, "bad request: the message is not valid UTF-8")
 	default:
-		if err := wire.Decode(body, &req); err != nil {
-			resp = errResp(wire.ErrCodeBadRequest, "bad request: "+err.Error())
-		} else {
-			resp = s.dispatch(p, &req)
-		}
+		resp = s.answer(p, body)
 	}
 	c.SetWriteDeadline(time.Now().Add(wt))
 	resp.Version = wire.Version
-	if err := wire.WriteJSON(c, resp); err != nil {
+	if err := wire.WriteJSON(c, resp); err != nil && !hungUp(err) {
 		fmt.Fprintf(os.Stderr, "totpd: answering uid %d: %v\n", p.UID, err)
 	}
+}
+
+// hungUp reports whether err only says the client went away before its
+// answer: not worth a log line, and a flood of them must not fill the log.
+func hungUp(err error) bool {
+	return errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)
 }
 
 func errResp(code, msg string) *wire.Response {
 	return &wire.Response{Version: wire.Version, Error: &wire.Error{Code: code, Message: msg}}
 }
 
-// dispatch checks the version and the caller, then hands the request to the engine.
+// dispatch checks the caller, then hands the request (decoded and
+// checked by answer) to the engine.
 func (s *Server) dispatch(p Peer, req *wire.Request) *wire.Response {
-	if req.Version != wire.Version {
-		return errResp(wire.ErrCodeVersion, fmt.Sprintf("protocol version %d is not spoken here (this totpd speaks %d): use a totpctl and pam_totpd.so from the same release as totpd", req.Version, wire.Version))
-	}
 	e := s.Engine
 	caller, name, callerErr := lookupCaller(e, p.UID)
-	info := engine.Info{Op: req.Op, Caller: name, Service: req.Service, RHost: req.RHost, TTY: req.TTY}
+	info := engine.Info{Op: req.Op, Caller: name, Service: req.Service, RHost: req.RHost, TTY: req.TTY, ClaimedBy: claimedBy(p, req)}
 	user, werr := authorize(e, p, caller, callerErr, req)
 	if werr != nil {
-		if s.Audit != nil {
-			s.Audit.Log(audit.Event{Op: string(req.Op), User: req.User, Caller: info.Caller, Result: "denied", Reason: "not permitted: " + werr.Code, Service: req.Service})
+		reason := "not permitted: " + werr.Code
+		if !knownOp(req.Op) {
+			reason = "unknown operation"
 		}
+		s.audit(audit.Event{Op: auditOp(req.Op), User: req.User, Caller: info.Caller, Result: "denied", Reason: reason,
+			Service: req.Service, RHost: req.RHost, TTY: req.TTY, ClaimedBy: info.ClaimedBy})
 		return &wire.Response{Error: werr}
 	}
 	switch req.Op {

@@ -1,0 +1,172 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/totpd/totpd/daemon/audit"
+	"github.com/totpd/totpd/daemon/config"
+	"github.com/totpd/totpd/daemon/engine"
+	"github.com/totpd/totpd/daemon/wire"
+)
+
+// newTestServer reports a server over an empty store whose engine and
+// connection-level refusals both audit to log.
+func newTestServer(log audit.Logger) *Server {
+	e := engine.New(config.Default(), nostore{}, engine.Options{
+		Accounts: accounts{"root": 0, "alice": 1001, "bob": 1002, "adm": 1003},
+		Audit:    log,
+		Now:      time.Now,
+	})
+	return &Server{Engine: e, Audit: log}
+}
+
+func body(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	return b
+}
+
+// TestAnswerVersionFirst: a v2 request that adds a field gets the
+// version error, not bad_request; v1 with that field is still refused.
+func TestAnswerVersionFirst(t *testing.T) {
+	s := newTestServer(&audit.Recorder{})
+	resp := s.answer(Peer{UID: 0}, []byte(`{"v":2,"op":"login.query","user":"alice","proof":{"kind":"webauthn"}}`))
+	require.NotNil(t, resp.Error)
+	require.Equal(t, wire.ErrCodeVersion, resp.Error.Code, resp.Error.Message)
+	require.Contains(t, resp.Error.Message, "protocol version 2 is not spoken here (this totpd speaks 1)")
+
+	resp = s.answer(Peer{UID: 0}, []byte(`{"op":"login.query","user":"alice"}`))
+	require.Equal(t, wire.ErrCodeVersion, resp.Error.Code, resp.Error.Message)
+	require.Contains(t, resp.Error.Message, "no protocol version")
+
+	resp = s.answer(Peer{UID: 0}, []byte(`{"v":1,"op":"login.query","user":"alice","proof":{}}`))
+	require.Equal(t, wire.ErrCodeBadRequest, resp.Error.Code)
+	require.Contains(t, resp.Error.Message, "unknown field")
+
+	resp = s.answer(Peer{UID: 0}, []byte(`{"v":1,"op":"login.query","user":"alice"}`))
+	require.Nil(t, resp.Error)
+	require.Equal(t, wire.ActionIgnore, resp.Action)
+}
+
+// TestAnswerBounds: a free-text field is accepted at 256 bytes and
+// refused at 257 and at 5,000 with the field and the limit named, and
+// the refused value is not audited.
+func TestAnswerBounds(t *testing.T) {
+	rec := &audit.Recorder{}
+	s := newTestServer(rec)
+	req := func(service string) []byte {
+		return body(t, wire.Request{Version: wire.Version, Op: wire.OpLoginQuery, User: "alice", Service: service})
+	}
+
+	ok := strings.Repeat("s", wire.MaxField)
+	resp := s.answer(Peer{UID: 0}, req(ok))
+	require.Nil(t, resp.Error, "256 bytes is accepted")
+	ev := rec.Snapshot()
+	require.Len(t, ev, 1)
+	require.Equal(t, ok, ev[0].Service)
+
+	for _, n := range []int{wire.MaxField + 1, 5000} {
+		rec.Events = nil
+		long := strings.Repeat("s", n)
+		resp = s.answer(Peer{UID: 0}, req(long))
+		require.NotNil(t, resp.Error, "%d bytes is refused", n)
+		require.Equal(t, wire.ErrCodeBadRequest, resp.Error.Code)
+		require.Contains(t, resp.Error.Message, `"service"`)
+		require.Contains(t, resp.Error.Message, "the limit is 256 bytes")
+		require.NotContains(t, resp.Error.Message, long)
+		ev = rec.Snapshot()
+		require.Len(t, ev, 1, "the refusal is audited")
+		require.Equal(t, "denied", ev[0].Result)
+		require.Equal(t, "bad request: service over 256 bytes", ev[0].Reason)
+		require.NotContains(t, ev[0].String(), strings.Repeat("s", 64), "not audited as given")
+	}
+
+	// Every other free-text field, and a user name by the engine's rule.
+	for field, r := range map[string]wire.Request{
+		`"rhost"`:  {RHost: strings.Repeat("h", 5000)},
+		`"tty"`:    {TTY: strings.Repeat("t", 5000)},
+		`"grace"`:  {Op: wire.OpUserRequire, Grace: strings.Repeat("1", 5000)},
+		`"op"`:     {Op: wire.Op(strings.Repeat("o", 5000))},
+		"limit is": {User: strings.Repeat("u", 5000)},
+	} {
+		rec.Events = nil
+		r.Version = wire.Version
+		if r.Op == "" {
+			r.Op = wire.OpLoginQuery
+		}
+		if r.User == "" {
+			r.User = "alice"
+		}
+		resp = s.answer(Peer{UID: 0}, body(t, r))
+		require.NotNil(t, resp.Error, field)
+		require.Equal(t, wire.ErrCodeBadRequest, resp.Error.Code, field)
+		require.Contains(t, resp.Error.Message, field)
+		ev = rec.Snapshot()
+		require.Len(t, ev, 1, field)
+		require.Less(t, len(ev[0].String()), 200, "%s: the value is not audited: %s", field, ev[0])
+	}
+}
+
+// TestAnswerUnknownOpOneLine: an op that carries a forged audit line and
+// terminal escapes makes one audit line, with no raw newline or ESC.
+func TestAnswerUnknownOpOneLine(t *testing.T) {
+	var buf bytes.Buffer
+	s := newTestServer(audit.NewWriter(&buf))
+	op := "login.verify\n2025-01-01T00:00:00Z totpd: audit: login.verify user=\"root\" result=ok reason=\"login code accepted\" caller=\"root\"\x1b[2J\x1b]0;owned\x07"
+	for _, uid := range []uint32{0, 1001} {
+		buf.Reset()
+		resp := s.answer(Peer{UID: uid}, body(t, wire.Request{Version: wire.Version, Op: wire.Op(op), User: "alice",
+			Service: "sshd\nresult=ok\x1b[31m", RHost: "a\rb", TTY: "pts/0\x00"}))
+		require.NotNil(t, resp.Error)
+		require.Equal(t, wire.ErrCodeBadRequest, resp.Error.Code)
+		out := buf.Bytes()
+		require.Equal(t, 1, bytes.Count(out, []byte("\n")), "one line: %q", out)
+		require.False(t, bytes.ContainsAny(out[:len(out)-1], "\n\r\x1b\x07\x00"), "no raw control bytes: %q", out)
+		require.Contains(t, string(out), ` totpd: audit: unknown user="alice" result=denied reason="unknown operation"`)
+		require.Contains(t, string(out), `service="sshd\nresult=ok\x1b[31m"`)
+	}
+
+	// The engine's own lines are escaped the same way.
+	buf.Reset()
+	resp := s.answer(Peer{UID: 0}, body(t, wire.Request{Version: wire.Version, Op: wire.OpLoginQuery, User: "alice", RHost: "h\n\x1b[2Jx"}))
+	require.Nil(t, resp.Error)
+	require.Equal(t, 1, bytes.Count(buf.Bytes(), []byte("\n")), "one line: %q", buf.String())
+	require.NotContains(t, buf.String(), "\x1b")
+	require.Contains(t, buf.String(), `login.query user="alice" result=ignored`)
+}
+
+// TestAnswerClaimedBy: service, rhost and tty a non-root caller sends
+// about its own login are marked as its claim; root's are not.
+func TestAnswerClaimedBy(t *testing.T) {
+	rec := &audit.Recorder{}
+	s := newTestServer(rec)
+	login := wire.Request{Version: wire.Version, Op: wire.OpLoginQuery, User: "alice", Service: "sshd", RHost: "192.0.2.1", TTY: "ssh"}
+
+	s.answer(Peer{UID: 1001}, body(t, login))
+	s.answer(Peer{UID: 0}, body(t, login))
+	bob := login
+	bob.User = "bob"
+	s.answer(Peer{UID: 1001}, body(t, bob)) // refused: alice may not authenticate bob
+	status := wire.Request{Version: wire.Version, Op: wire.OpStatus}
+	s.answer(Peer{UID: 1001}, body(t, status)) // nothing claimed
+
+	ev := rec.Snapshot()
+	require.Len(t, ev, 4)
+	require.Equal(t, "alice", ev[0].Caller)
+	require.Equal(t, "192.0.2.1", ev[0].RHost)
+	require.Equal(t, "uid 1001", ev[0].ClaimedBy, "alice's own screen locker")
+	require.Contains(t, ev[0].String(), `rhost="192.0.2.1" tty="ssh" claimed_by="uid 1001"`)
+	require.Equal(t, "root", ev[1].Caller)
+	require.Empty(t, ev[1].ClaimedBy, "root's PAM items are taken as said")
+	require.Equal(t, "denied", ev[2].Result)
+	require.Equal(t, "uid 1001", ev[2].ClaimedBy, "a refused claim is marked too")
+	require.Equal(t, "192.0.2.1", ev[2].RHost)
+	require.Empty(t, ev[3].ClaimedBy)
+}
