@@ -91,7 +91,10 @@ func setup(t *testing.T, tools ...string) binaries {
 // Binaries
 
 type binaries struct {
-	Totpd, Totpctl, Wirecall string
+	Totpd, Totpctl, Wirecall, Flood string
+	// FakeServer is e2e/testdata/fakeserver, a daemon that says yes, for
+	// the clients' check that the server is root.
+	FakeServer string
 }
 
 var (
@@ -146,7 +149,9 @@ func bins(t *testing.T) binaries {
 			return nil
 		}
 		built.Wirecall = filepath.Join(builtDir, "wirecall")
-		jobs := map[string]string{built.Wirecall: "./e2e/testdata/wirecall"}
+		built.Flood = filepath.Join(builtDir, "flood")
+		built.FakeServer = filepath.Join(builtDir, "fakeserver")
+		jobs := map[string]string{built.Wirecall: "./e2e/testdata/wirecall", built.Flood: "./e2e/testdata/flood", built.FakeServer: "./e2e/testdata/fakeserver"}
 		if dir := os.Getenv("TOTPD_BUILD_DIR"); dir != "" {
 			built.Totpd, built.Totpctl = filepath.Join(dir, "totpd"), filepath.Join(dir, "totpctl")
 			for _, p := range []string{built.Totpd, built.Totpctl} {
@@ -395,6 +400,9 @@ type daemon struct {
 	KeyFile  string
 	// Env is added to the daemon's environment (e.g. NOTIFY_SOCKET).
 	Env []string
+	// Wrap, when set, is a command the daemon runs under (e.g. unshare
+	// with a private /etc/passwd); it must exec the daemon in the end.
+	Wrap []string
 
 	mu      sync.Mutex
 	proc    *process // the current run; nil when stopped
@@ -507,7 +515,7 @@ func (w *teeWriter) Write(p []byte) (int, error) {
 // StartProcess starts totpd --config and reports the run without waiting.
 func (d *daemon) StartProcess() *process {
 	d.t.Helper()
-	return d.launch(d.bin.Totpd, "--config", d.CfgPath)
+	return d.launch(append(append([]string(nil), d.Wrap...), d.bin.Totpd, "--config", d.CfgPath)...)
 }
 
 // Start starts totpd and waits until its socket accepts a connection.
@@ -730,8 +738,13 @@ func (r ctlResult) String() string {
 	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.Code, r.Stdout, r.Stderr)
 }
 
-// ctlCmd prepares totpctl with args as a (nil: root), talking to socket.
+// ctlCmd prepares totpctl with args as a (nil: root), talking to socket:
+// given in $TOTPD_SOCKET, and for root, which ignores that, with --socket
+// before args (a later --socket in args wins).
 func ctlCmd(b binaries, socket string, as *account, args ...string) *exec.Cmd {
+	if as == nil && socket != "" {
+		args = append([]string{"--socket", socket}, args...)
+	}
 	cmd := exec.Command(b.Totpctl, args...)
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "LANG=C.UTF-8", "TZ=UTC"}
 	if socket != "" {

@@ -54,9 +54,11 @@ func (e *Engine) Show(user string, info Info) *wire.Response {
 }
 
 // AdminDisable is the lost-phone path: the secret, recovery codes and
-// lockout are cleared and the grace period starts again from now.
+// lockout are cleared and the grace period starts again from now. It is
+// also the way out when the record belongs to an earlier account of the
+// same name (another uid): that state is dropped whole.
 func (e *Engine) AdminDisable(user string, info Info) *wire.Response {
-	s, unlock, refusal := e.begin(user, info)
+	s, unlock, refusal := e.beginFor(user, info, true)
 	if refusal != nil {
 		return refusal
 	}

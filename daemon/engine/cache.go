@@ -1,21 +1,29 @@
 package engine
 
 import (
+	"fmt"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // CachedAccounts remembers successful name lookups for a short time.
 // NSS's files backend reads /etc/passwd line by line, so on a host with
 // thousands of local accounts a lookup costs most of a request's CPU
 // (0.8 ms for the last of 10,000 here). Only positive answers are kept:
-// a new account is seen at once, a deleted one at most TTL late (and its
-// login fails in pam_unix anyway). Group membership is not cached, so a
-// policy change by usermod applies at once.
+// a new account is seen at once. A change of any Watch file (the files
+// NSS reads) empties the cache, so an account deleted and re-created
+// under another uid is seen at once too; accounts from other sources
+// (LDAP through sssd) are at most TTL late. Group membership is not
+// cached, so a policy change by usermod applies at once.
 type CachedAccounts struct {
 	Accounts
-	TTL time.Duration
-	Max int // entries; the cache is emptied when it would grow beyond
+	TTL   time.Duration
+	Max   int      // entries; the cache is emptied when it would grow beyond
+	Watch []string // files whose change (inode, size, mtime) empties the cache
+
+	stamp string // the Watch files as last seen
 
 	mu      sync.Mutex
 	entries map[string]cachedAccount
@@ -35,7 +43,12 @@ func NewCachedAccounts(a Accounts, ttl time.Duration, max int) *CachedAccounts {
 // User implements Accounts.
 func (c *CachedAccounts) User(name string) (Account, error) {
 	now := c.now()
+	stamp := c.fingerprint()
 	c.mu.Lock()
+	if stamp != c.stamp {
+		clear(c.entries)
+		c.stamp = stamp
+	}
 	e, ok := c.entries[name]
 	c.mu.Unlock()
 	if ok && now.Before(e.expires) {
@@ -46,10 +59,33 @@ func (c *CachedAccounts) User(name string) (Account, error) {
 		return a, err
 	}
 	c.mu.Lock()
+	if stamp != c.stamp { // the files changed during the lookup: keep nothing
+		c.mu.Unlock()
+		return a, nil
+	}
 	if len(c.entries) >= c.Max {
 		clear(c.entries)
 	}
 	c.entries[name] = cachedAccount{acct: a, expires: now.Add(c.TTL)}
 	c.mu.Unlock()
 	return a, nil
+}
+
+// fingerprint reports the identity of the Watch files: device, inode,
+// size and modification time of each ("" when nothing is watched). A
+// file that cannot be read counts as changed at every call, so nothing
+// is cached for it.
+func (c *CachedAccounts) fingerprint() string {
+	if len(c.Watch) == 0 {
+		return ""
+	}
+	var b []byte
+	for _, p := range c.Watch {
+		var st unix.Stat_t
+		if err := unix.Stat(p, &st); err != nil {
+			return "unreadable " + p + " " + c.now().String()
+		}
+		b = fmt.Appendf(b, "%d:%d:%d:%d.%d;", st.Dev, st.Ino, st.Size, st.Mtim.Sec, st.Mtim.Nsec)
+	}
+	return string(b)
 }

@@ -2,6 +2,8 @@ package engine
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"sort"
 	"sync"
 	"testing"
@@ -151,6 +153,41 @@ func TestVerifyAcceptReplayWrong(t *testing.T) {
 	}
 	rec, _, _ := f.st.Get("alice")
 	require.Equal(t, 2+6, rec.Failures)
+}
+
+// TestDriftNeverLocksOut follows a phone whose clock gains a step at each
+// login until it is MaxDriftSteps ahead, each code accepted so that the
+// recorded drift follows it, and whose clock is then set right. Its correct
+// code is refused only while it is for a step already used (RFC 6238 §5.2),
+// and accepted once the clock has passed those steps, with no admin action.
+func TestDriftNeverLocksOut(t *testing.T) {
+	f := newFixture(t, nil)
+	secret := f.enroll(t, "alice")
+	step := totp.DefaultParams().Period
+	for ahead := 1; ahead <= MaxDriftSteps; ahead++ {
+		f.now = f.now.Add(step)
+		r := f.e.LoginVerify("alice", f.code(t, secret, time.Duration(ahead)*step), info)
+		require.Nil(t, r.Error, "phone %d steps ahead", ahead)
+		rec, _, _ := f.st.Get("alice")
+		require.Equal(t, ahead, rec.DriftSteps, "the recorded drift follows the phone")
+	}
+	used := f.now.Add(MaxDriftSteps * step) // the last step accepted
+
+	// The clock is set right: its code is for now, a step already used.
+	r := f.e.LoginVerify("alice", f.code(t, secret, 0), info)
+	require.NotNil(t, r.Error)
+	require.Equal(t, wire.ErrCodeDenied, r.Error.Code)
+	require.Contains(t, r.Error.Message, "already used", "told to wait, not that the code is wrong")
+
+	// Once the clock passes the used steps, now's code is accepted and the
+	// drift is back to 0; the next step's code follows without a drift.
+	f.now = used.Add(step)
+	require.Nil(t, f.e.LoginVerify("alice", f.code(t, secret, 0), info).Error)
+	rec, _, _ := f.st.Get("alice")
+	require.Zero(t, rec.DriftSteps)
+	require.Zero(t, rec.Failures)
+	f.now = f.now.Add(step)
+	require.Nil(t, f.e.LoginVerify("alice", f.code(t, secret, 0), info).Error)
 }
 
 func TestLockoutRule(t *testing.T) {
@@ -370,6 +407,22 @@ func TestCachedAccounts(t *testing.T) {
 	base.users["bob"] = 1002
 	_, err = c.User("bob")
 	require.NoError(t, err, "a new account is seen at once")
+
+	// A change of a watched file (useradd, userdel) empties the cache.
+	passwd := filepath.Join(t.TempDir(), "passwd")
+	require.NoError(t, os.WriteFile(passwd, []byte("bob:x:1002\n"), 0o644))
+	c.Watch = []string{passwd}
+	_, err = c.User("bob")
+	require.NoError(t, err)
+	base.users["bob"] = 2002 // userdel bob; useradd -u 2002 bob
+	a, err = c.User("bob")
+	require.NoError(t, err)
+	require.Equal(t, uint32(1002), a.UID, "cached while the file is unchanged")
+	require.NoError(t, os.WriteFile(passwd+".new", []byte("bob:x:2002\n"), 0o644))
+	require.NoError(t, os.Rename(passwd+".new", passwd))
+	a, err = c.User("bob")
+	require.NoError(t, err)
+	require.Equal(t, uint32(2002), a.UID, "seen at once after the file changed")
 }
 
 func TestStatusUsersAndRecoveryCodes(t *testing.T) {

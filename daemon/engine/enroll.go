@@ -24,7 +24,7 @@ func (e *Engine) EnrollBegin(user string, info Info, atLogin bool) *wire.Respons
 	}
 	defer unlock()
 	if s.rec.Secret != nil {
-		return s.refuse(wire.ErrCodeDenied, fmt.Sprintf("%s is already enrolled. To move to a new phone run `totpctl disable --code CODE` first, or ask an administrator (`totpctl user disable %s`).", s.acct.Name, s.acct.Name), "already enrolled")
+		return s.refuse(wire.ErrCodeDenied, fmt.Sprintf("%s is already enrolled. To move to a new phone run `totpctl disable` (it asks for a code) first, or ask an administrator (`totpctl user disable %s`).", s.acct.Name, s.acct.Name), "already enrolled")
 	}
 	if atLogin {
 		if r := s.mayEnrollAtLogin(); r != nil {
@@ -143,9 +143,10 @@ func consecutive(p totp.Params, secret []byte, codes []string, now time.Time, wi
 }
 
 // AdminEnroll makes and activates a secret for user at once, for an
-// administrator to hand over; it replaces any existing one.
+// administrator to hand over; it replaces any existing one, and the whole
+// state of an earlier account of the same name (another uid).
 func (e *Engine) AdminEnroll(user string, info Info) *wire.Response {
-	s, unlock, refusal := e.begin(user, info)
+	s, unlock, refusal := e.beginFor(user, info, true)
 	if refusal != nil {
 		return refusal
 	}

@@ -83,7 +83,7 @@ func (s *session) verify(code, what string) *wire.Response {
 		var msgs []wire.Message
 		if out == outRecovery {
 			reason = what + " recovery code accepted"
-			msgs = append(msgs, wire.Message{Text: fmt.Sprintf("Recovery code used; %d left. Run `totpctl recovery-codes --code CODE` for a fresh set.", len(s.rec.RecoveryHashes))})
+			msgs = append(msgs, wire.Message{Text: fmt.Sprintf("Recovery code used; %d left. Run `totpctl recovery-codes` for a fresh set.", len(s.rec.RecoveryHashes))})
 		}
 		return s.ok("ok", reason, &wire.Response{Messages: msgs})
 	default:

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/totpd/totpd/daemon/engine"
@@ -46,6 +47,9 @@ func authorize(e *engine.Engine, p Peer, caller engine.Account, callerErr error,
 		if callerErr == nil && req.User == caller.Name {
 			return req.User, nil
 		}
+		if callerErr != nil && !errors.Is(callerErr, engine.ErrNoAccount) {
+			return "", denied(callerErr.Error())
+		}
 		return "", denied("only root or the user itself may authenticate a user")
 	case classSelf:
 		if callerErr != nil {
@@ -60,6 +64,9 @@ func authorize(e *engine.Engine, p Peer, caller engine.Account, callerErr error,
 			return req.User, nil
 		}
 		group := e.Config().AdminGroup
+		if callerErr != nil && !errors.Is(callerErr, engine.ErrNoAccount) {
+			return "", denied(callerErr.Error())
+		}
 		if callerErr == nil && group != "" {
 			in, err := accts.InGroup(caller, group)
 			if err != nil {
@@ -79,11 +86,27 @@ func denied(msg string) *wire.Error {
 
 // lookupCaller reports the peer's account and a readable name for the
 // audit log ("uid N" when the uid has no account). It is looked up once
-// per request.
+// per request, by uid, and the name it reports must lead back to that uid:
+// a second passwd entry with the same name and another uid (a local
+// account beside an LDAP one, say) would otherwise act as the first
+// account, its admin group included, since records, logins and group
+// memberships are all found by name.
 func lookupCaller(e *engine.Engine, uid uint32) (engine.Account, string, error) {
 	a, err := e.Accounts().UID(uid)
 	if err != nil {
 		return a, fmt.Sprintf("uid %d", uid), err
+	}
+	if uid == 0 {
+		return a, a.Name, nil
+	}
+	byName, err := e.Accounts().User(a.Name)
+	switch {
+	case err != nil:
+		return a, fmt.Sprintf("uid %d", uid), fmt.Errorf("uid %d is named %q, but that name cannot be looked up: %w", uid, a.Name, err)
+	case byName.UID != uid:
+		return a, fmt.Sprintf("uid %d", uid), fmt.Errorf("uid %d is named %q, but the account %q is uid %d: two accounts share a name, "+
+			"so totpd cannot tell which one this is; an administrator must give them distinct names (see getent passwd %s)",
+			uid, a.Name, a.Name, byName.UID, a.Name)
 	}
 	return a, a.Name, nil
 }

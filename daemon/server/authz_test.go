@@ -80,3 +80,47 @@ func TestAuthorize(t *testing.T) {
 		require.Equal(t, tc.wantUser, got)
 	}
 }
+
+// sharedName has two passwd entries named "adm": uid 1003 (the admin,
+// first in the file, so getpwnam finds it) and uid 2003.
+type sharedName struct{ accounts }
+
+func (s sharedName) UID(uid uint32) (engine.Account, error) {
+	if uid == 2003 {
+		return engine.Account{Name: "adm", UID: 2003}, nil
+	}
+	return s.accounts.UID(uid)
+}
+
+// TestAuthorizeSharedName: the second account of a shared name is not
+// the first one: not for its logins, its self-service, nor its admin group.
+func TestAuthorizeSharedName(t *testing.T) {
+	e := engine.New(config.Default(), nostore{}, engine.Options{
+		Accounts: sharedName{accounts{"root": 0, "alice": 1001, "adm": 1003}},
+		Audit:    &audit.Recorder{},
+		Now:      time.Now,
+	})
+	for _, tc := range []struct {
+		uid  uint32
+		op   wire.Op
+		user string
+		ok   bool
+	}{
+		{1003, wire.OpUsers, "", true},
+		{1003, wire.OpStatus, "", true},
+		{2003, wire.OpUsers, "", false},
+		{2003, wire.OpUserUnlock, "alice", false},
+		{2003, wire.OpStatus, "", false},
+		{2003, wire.OpLoginVerify, "adm", false},
+		{0, wire.OpLoginVerify, "adm", true},
+	} {
+		caller, _, callerErr := lookupCaller(e, tc.uid)
+		_, werr := authorize(e, Peer{UID: tc.uid}, caller, callerErr, &wire.Request{Op: tc.op, User: tc.user})
+		if tc.ok {
+			require.Nil(t, werr, "uid %d %s", tc.uid, tc.op)
+			continue
+		}
+		require.NotNil(t, werr, "uid %d %s %q must be refused", tc.uid, tc.op, tc.user)
+		require.Contains(t, werr.Message, "two accounts share a name", "uid %d %s", tc.uid, tc.op)
+	}
+}

@@ -9,7 +9,12 @@ import (
 
 // Record is the whole persistent state of one user.
 type Record struct {
-	User             string    `json:"user"`
+	User string `json:"user"`
+	// UID is the uid of the account the record was made for: an account
+	// deleted and re-created under the same name (another uid) must not
+	// inherit its secret, recovery codes, lockout or exemption. nil in
+	// records written before it existed; the next save fills it in.
+	UID              *uint32   `json:"uid,omitempty"`
 	Secret           []byte    `json:"secret,omitempty"` // nil = not enrolled
 	Algorithm        string    `json:"alg,omitempty"`    // params fixed at enrollment
 	Digits           int       `json:"digits,omitempty"`
