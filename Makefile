@@ -12,7 +12,7 @@ export PREFIX VERSION
 HARDEN_LD     := -linkmode=external -extldflags=-Wl,-z,relro,-z,now
 GOFLAGS_BUILD := -trimpath -buildmode=pie -ldflags="-s $(HARDEN_LD) -X github.com/totpd/totpd/daemon/version.Version=$(VERSION)"
 
-.PHONY: all build man tools test deps vet bench clean package install uninstall demo demo-test
+.PHONY: all build man tools test deps vet bench clean package install uninstall demo demo-test fuzz crash-test
 
 all: build
 
@@ -95,6 +95,33 @@ test: deps build vet package
 	@$(GO) tool cover -func=$(BUILD)/cover-totp.out | awk '/^total:/ {sub("%","",$$3); printf "coverage of totp/: %s%% (floor 90%%)\n", $$3; if ($$3+0 < 90) exit 1}'
 	$(GO) test -count=1 -timeout 15m ./e2e/install
 	$(MAKE) --no-print-directory demo-test
+
+# fuzz runs every fuzz target for FUZZTIME each (their seeds, in the test
+# files, already run as ordinary tests in make test). A crash is written
+# to the package's testdata/fuzz/ and fails the run: keep it as a
+# regression test.
+FUZZTIME ?= 30s
+FUZZ_TARGETS := ./totp:FuzzDecodeSecret ./totp:FuzzParseURI ./totp:FuzzValidate \
+	./daemon/wire:FuzzReadFrame ./daemon/server:FuzzHandle ./daemon/config:FuzzParse \
+	./daemon/store:FuzzJournalReplay ./daemon/store:FuzzSnapshotLoad
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; echo "== $$name ($$pkg, $(FUZZTIME))"; \
+		out=$$($(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg 2>&1); rc=$$?; \
+		echo "$$out" | grep -E '^(fuzz: elapsed|--- FAIL|FAIL|ok)|Failing input|testdata/fuzz' | tail -4; \
+		[ $$rc -eq 0 ] || exit 1; \
+	done
+
+# crash-test kills totpd with SIGKILL at 200 random instants under
+# concurrent load (codes accepted and refused, recovery codes, admin
+# enrollments and disables), restarting it each time, and prints the
+# tallies that must all be 0; make test runs the same test with 20 kills.
+CRASH_KILLS ?= 200
+crash-test: build
+	@TOTPD_E2E_KILLS=$(CRASH_KILLS) $(GO) test -count=1 -timeout 30m -v -run '^TestDurabilityKill$$' ./e2e/ \
+		>$(BUILD)/crash-test.log 2>&1; rc=$$?; \
+		grep -E 'kills in|seed|Error|FAIL|^ok|^---' $(BUILD)/crash-test.log; \
+		echo "full log: $(BUILD)/crash-test.log"; exit $$rc
 
 # bench measures PRODUCT.md §5 side by side with its anchors in one run
 # (daemon, PAM and sshd rows need root) and prints ratios; it asserts nothing.
