@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -176,7 +177,9 @@ func TestDurabilityKill(t *testing.T) {
 						if kind == successInFlight && len(code) == 11 {
 							t.Errorf("%s: an unused recovery code was refused: %v", u.name, err)
 						}
-						u.failures++
+						if !strings.Contains(err.Error(), "already used") { // replays are not counted
+							u.failures++
+						}
 					case "unavailable":
 						unknown.Add(1)
 						return // killed: the attempt's outcome is unknown
@@ -251,8 +254,9 @@ func TestDurabilityKill(t *testing.T) {
 				if errCode(err) != wire.ErrCodeDenied {
 					t.Errorf("round %d: %s: a code accepted before the crash works again (%v)", round, u.name, err)
 					tally.replayed++
+				} else if !strings.Contains(err.Error(), "already used") {
+					u.failures++ // a used recovery code is just wrong now; a used step is a replay, not counted
 				}
-				u.failures++
 			}
 			u.accepted = nil
 		}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -124,8 +125,7 @@ func (c *Client) Call(ctx context.Context, req wire.Request) (*wire.Response, er
 	defer cancel()
 	deadline, _ := ctx.Deadline()
 
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "unix", c.Socket)
+	conn, err := dial(ctx, c.Socket)
 	if err != nil {
 		return nil, &UnavailableError{Socket: c.Socket, Err: err}
 	}
@@ -194,4 +194,34 @@ func checkServer(conn net.Conn, socket string, want int) error {
 		return &WrongServerError{Socket: socket, UID: cred.Uid, Want: want}
 	}
 	return nil
+}
+
+// busyDialFor bounds how long dial retries a socket whose queue is full.
+// The daemon drains its queue in microseconds, so a full one means a
+// flood (a local user connecting in a tight loop); a daemon that is gone
+// but left its socket answers the same way, and must not hold a login
+// for the whole timeout.
+const busyDialFor = time.Second
+
+// dial connects to the Unix socket at path. Linux refuses a connection
+// at once (EAGAIN, or ECONNREFUSED) while the listen queue is full
+// instead of waiting, so such refusals are retried with a short backoff
+// for up to busyDialFor within ctx: a flood of another user's
+// connections must not fail a login.
+func dial(ctx context.Context, path string) (net.Conn, error) {
+	var d net.Dialer
+	give := time.Now().Add(busyDialFor)
+	pause := 2 * time.Millisecond
+	for {
+		conn, err := d.DialContext(ctx, "unix", path)
+		if err == nil || !(errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.ECONNREFUSED)) || time.Now().After(give) {
+			return conn, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 50*time.Millisecond)
+	}
 }

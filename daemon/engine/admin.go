@@ -72,7 +72,8 @@ func (e *Engine) AdminDisable(user string, info Info) *wire.Response {
 	return s.ok("ok", "disabled by admin, grace restarted", nil)
 }
 
-// Unlock clears the user's lockout.
+// Unlock clears the user's lockout and recorded clock drift (a phone
+// whose clock was wrong and is right again starts from now).
 func (e *Engine) Unlock(user string, info Info) *wire.Response {
 	s, unlock, refusal := e.begin(user, info)
 	if refusal != nil {
@@ -80,6 +81,7 @@ func (e *Engine) Unlock(user string, info Info) *wire.Response {
 	}
 	defer unlock()
 	s.unlock()
+	s.rec.DriftSteps = 0
 	if err := s.save(); err != nil {
 		return s.saveFailed()
 	}

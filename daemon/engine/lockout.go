@@ -9,7 +9,8 @@ import (
 // the user for lockout.duration ("0s": until an admin unlocks). Every
 // service and session shares the count because it lives in the user's
 // record. A success or an admin unlock resets it; a timed lock that has
-// run out starts the count again from zero.
+// run out starts the count again from zero. What counts: wrong and
+// malformed codes; not a code of a step already used (login.go says why).
 
 // locked reports whether the user is locked now and until when (zero
 // time with true means until an admin unlocks).

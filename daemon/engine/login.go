@@ -86,6 +86,12 @@ func (s *session) verify(code, what string) *wire.Response {
 			msgs = append(msgs, wire.Message{Text: fmt.Sprintf("Recovery code used; %d left. Run `totpctl recovery-codes` for a fresh set.", len(s.rec.RecoveryHashes))})
 		}
 		return s.ok("ok", reason, &wire.Response{Messages: msgs})
+	case outReplay:
+		// A code of a step already used is refused (RFC 6238 §5.2) but
+		// not counted: it was a right code once, so it tells nothing of a
+		// guesser, and a phone whose clock was set back after a drift
+		// would otherwise lock itself out while it waits for a fresh step.
+		return s.refuse(wire.ErrCodeDenied, "That code was already used: wait for the next one.", "code reused")
 	default:
 		nowLocked := s.fail()
 		if err := s.save(); err != nil {
@@ -95,8 +101,6 @@ func (s *session) verify(code, what string) *wire.Response {
 		switch out {
 		case outFormat:
 			reason, msg = "malformed code", fmt.Sprintf("That is not a verification code: type the %d digits your authenticator app shows, or a recovery code.", s.rec.Digits)
-		case outReplay:
-			reason, msg = "code reused", "That code was already used: wait for the next one."
 		}
 		if nowLocked {
 			r := s.refuse(wire.ErrCodeLocked, msg+" "+s.lockedMessage(), reason+", now locked")

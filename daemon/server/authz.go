@@ -84,6 +84,19 @@ func denied(msg string) *wire.Error {
 	return &wire.Error{Code: wire.ErrCodePermission, Message: msg}
 }
 
+// caller is a peer's account, looked up once per connection.
+type caller struct {
+	acct engine.Account
+	name string // for the audit log: the account's name, or "uid N"
+	err  error  // why the uid has no usable account (engine.ErrNoAccount: none)
+}
+
+// identify reports the caller of uid (lookupCaller as a value).
+func identify(e *engine.Engine, uid uint32) caller {
+	a, name, err := lookupCaller(e, uid)
+	return caller{acct: a, name: name, err: err}
+}
+
 // lookupCaller reports the peer's account and a readable name for the
 // audit log ("uid N" when the uid has no account). It is looked up once
 // per request, by uid, and the name it reports must lead back to that uid:

@@ -16,6 +16,9 @@ import (
 //     RootReserve that no other uid can take;
 //   - all other uids together hold at most the rest, and each one at most
 //     DefaultUIDShare (a screen locker and a totpctl or two need fewer);
+//   - uids with no account (the subordinate uids of /etc/subuid that a
+//     user may map with newuidmap: thousands of uids for one person)
+//     hold one share together, not one each;
 //   - a non-root uid over its share, or over the others' pool, is answered
 //     "busy" at once: it does not wait, so flooding gains it nothing;
 //   - root over the whole cap waits up to SlotWait for a connection to
@@ -32,6 +35,9 @@ const (
 	// maxLingering bounds the goroutines that linger to deliver "busy";
 	// past it a refused connection is closed at once.
 	maxLingering = 64
+	// noAccount is the key under which all uids with no account are
+	// counted (no real uid is 2^32-1: it is (uid_t)-1, "no uid").
+	noAccount = ^uint32(0)
 )
 
 // admission counts the connections each uid holds and decides whether a
@@ -45,6 +51,7 @@ type admission struct {
 	total    int           // connections of everyone
 	freed    chan struct{} // closed (and replaced) when a connection ends
 	lingerer int           // refusals still delivering "busy"
+	waiters  int           // root connections waiting for a slot
 }
 
 // newAdmission reports an admission for a cap of max connections.
@@ -119,6 +126,40 @@ func (a *admission) release(uid uint32) {
 	a.total--
 	close(a.freed)
 	a.freed = make(chan struct{})
+}
+
+// move counts a connection of from as one of to instead, and reports
+// whether to's share had room (else nothing changes). Both must be
+// non-root.
+func (a *admission) move(from, to uint32) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.byUID[to] >= a.share {
+		return false
+	}
+	if a.byUID[from]--; a.byUID[from] <= 0 {
+		delete(a.byUID, from)
+	}
+	a.byUID[to]++
+	return true
+}
+
+// wait reports whether one more root connection may wait for a slot (as
+// many as the cap); the caller calls waited when it stops waiting.
+func (a *admission) wait() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.waiters >= a.max {
+		return false
+	}
+	a.waiters++
+	return true
+}
+
+func (a *admission) waited() {
+	a.mu.Lock()
+	a.waiters--
+	a.mu.Unlock()
 }
 
 // linger reports whether a refusal may take a goroutine to deliver

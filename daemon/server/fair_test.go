@@ -246,3 +246,70 @@ func TestServeNoLeaks(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestServeNoAccountUIDsShareOneShare: uids with no account (the
+// subordinate uids a user can map with newuidmap) hold one share
+// together: 100 of them with 8 connections each get DefaultUIDShare
+// served in all, and root and alice are still served.
+func TestServeNoAccountUIDsShareOneShare(t *testing.T) {
+	const uids, each = 100, 8
+	const flood = uids * each
+	sock := serve(t, time.Minute, func(n int64) uint32 {
+		switch n {
+		case flood + 1:
+			return 0
+		case flood + 2:
+			return 1001
+		}
+		return 100000 + uint32(n%uids) // no account in the test's passwd
+	})
+	var held []net.Conn
+	t.Cleanup(func() {
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	for i := 0; i < flood; i++ {
+		c, err := net.Dial("unix", sock)
+		require.NoError(t, err)
+		held = append(held, c)
+	}
+	resp := call(t, sock, wire.Request{Op: wire.OpUsers})
+	require.Nil(t, resp.Error, "root while 100 account-less uids flood: %+v", resp.Error)
+	resp = call(t, sock, wire.Request{Op: wire.OpStatus, User: "alice"})
+	require.Nil(t, resp.Error, "alice while 100 account-less uids flood: %+v", resp.Error)
+
+	// Every connection past the one share is refused (busy, or closed);
+	// the ones held wait for their request. Wait until all refusals are
+	// in, then the rest must be exactly one share, and served.
+	var refused atomic.Int64
+	var gone sync.Map // the refused connections
+	open := make(chan net.Conn, flood)
+	for _, c := range held {
+		go func() {
+			var resp wire.Response
+			if err := wire.ReadJSON(c, 0, &resp); err != nil || resp.Error != nil && resp.Error.Code == wire.ErrCodeBusy {
+				gone.Store(c, true)
+				refused.Add(1)
+				return
+			}
+			open <- c // answered without a request: cannot happen
+		}()
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for refused.Load() < flood-DefaultUIDShare {
+		require.True(t, time.Now().Before(deadline), "only %d of %d connections refused: more than one share is held", refused.Load(), flood)
+		time.Sleep(10 * time.Millisecond)
+	}
+	require.Empty(t, open)
+	served := 0
+	for _, c := range held {
+		if _, ok := gone.Load(c); ok {
+			continue
+		}
+		// A held one: its request is answered (a refusal: no account).
+		require.NoError(t, wire.WriteJSON(c, &wire.Request{Version: wire.Version, Op: wire.OpStatus}))
+		served++
+	}
+	require.Equal(t, DefaultUIDShare, served, "connections of all the account-less uids served together")
+}

@@ -46,7 +46,7 @@ func FuzzHandle(f *testing.F) {
 	s := &Server{Engine: e, ReadTimeout: time.Second, WriteTimeout: time.Second}
 	f.Fuzz(func(t *testing.T, data []byte, uid uint32) {
 		c := &bufConn{in: bytes.NewReader(data)}
-		s.handle(context.Background(), c, Peer{UID: uid})
+		s.handle(context.Background(), c, Peer{UID: uid}, identify(e, uid))
 		require.True(t, c.closed, "the connection must be closed")
 		if c.out.Len() == 0 {
 			return // a frame it could not read: hung up without a word

@@ -14,7 +14,7 @@ import (
 // version gets the version error whatever fields it has), then the
 // strict decoding, then the bounds and the user name (checkRequest),
 // all before anything from the request is used or audited; then dispatch.
-func (s *Server) answer(p Peer, body []byte) *wire.Response {
+func (s *Server) answer(p Peer, who caller, body []byte) *wire.Response {
 	var req wire.Request
 	err := wire.DecodeMessage(body, &req)
 	var ve *wire.VersionError
@@ -28,14 +28,14 @@ func (s *Server) answer(p Peer, body []byte) *wire.Response {
 		// Audited with nothing the request sent but a known op and a
 		// valid user name: the over-long or malformed value is what must
 		// not reach the log.
-		ev := audit.Event{Op: auditOp(req.Op), Caller: callerName(s.Engine, p), Result: "denied", Reason: reason}
+		ev := audit.Event{Op: auditOp(req.Op), Caller: who.name, Result: "denied", Reason: reason}
 		if engine.CheckName(req.User) == nil {
 			ev.User = req.User
 		}
 		s.audit(ev)
 		return &wire.Response{Error: werr}
 	}
-	return s.dispatch(p, &req)
+	return s.dispatch(p, who, &req)
 }
 
 // versionMessage reports the answer to a request of another version.
@@ -91,12 +91,6 @@ func claimedBy(p Peer, req *wire.Request) string {
 		return ""
 	}
 	return fmt.Sprintf("uid %d", p.UID)
-}
-
-// callerName reports the peer's name for the audit log ("uid N" when it has none).
-func callerName(e *engine.Engine, p Peer) string {
-	_, name, _ := lookupCaller(e, p.UID)
-	return name
 }
 
 // audit logs ev when the server has an audit logger.

@@ -37,20 +37,20 @@ func body(t *testing.T, v any) []byte {
 // version error, not bad_request; v1 with that field is still refused.
 func TestAnswerVersionFirst(t *testing.T) {
 	s := newTestServer(&audit.Recorder{})
-	resp := s.answer(Peer{UID: 0}, []byte(`{"v":2,"op":"login.query","user":"alice","proof":{"kind":"webauthn"}}`))
+	resp := s.ask(Peer{UID: 0}, []byte(`{"v":2,"op":"login.query","user":"alice","proof":{"kind":"webauthn"}}`))
 	require.NotNil(t, resp.Error)
 	require.Equal(t, wire.ErrCodeVersion, resp.Error.Code, resp.Error.Message)
 	require.Contains(t, resp.Error.Message, "protocol version 2 is not spoken here (this totpd speaks 1)")
 
-	resp = s.answer(Peer{UID: 0}, []byte(`{"op":"login.query","user":"alice"}`))
+	resp = s.ask(Peer{UID: 0}, []byte(`{"op":"login.query","user":"alice"}`))
 	require.Equal(t, wire.ErrCodeVersion, resp.Error.Code, resp.Error.Message)
 	require.Contains(t, resp.Error.Message, "no protocol version")
 
-	resp = s.answer(Peer{UID: 0}, []byte(`{"v":1,"op":"login.query","user":"alice","proof":{}}`))
+	resp = s.ask(Peer{UID: 0}, []byte(`{"v":1,"op":"login.query","user":"alice","proof":{}}`))
 	require.Equal(t, wire.ErrCodeBadRequest, resp.Error.Code)
 	require.Contains(t, resp.Error.Message, "unknown field")
 
-	resp = s.answer(Peer{UID: 0}, []byte(`{"v":1,"op":"login.query","user":"alice"}`))
+	resp = s.ask(Peer{UID: 0}, []byte(`{"v":1,"op":"login.query","user":"alice"}`))
 	require.Nil(t, resp.Error)
 	require.Equal(t, wire.ActionIgnore, resp.Action)
 }
@@ -66,7 +66,7 @@ func TestAnswerBounds(t *testing.T) {
 	}
 
 	ok := strings.Repeat("s", wire.MaxField)
-	resp := s.answer(Peer{UID: 0}, req(ok))
+	resp := s.ask(Peer{UID: 0}, req(ok))
 	require.Nil(t, resp.Error, "256 bytes is accepted")
 	ev := rec.Snapshot()
 	require.Len(t, ev, 1)
@@ -75,7 +75,7 @@ func TestAnswerBounds(t *testing.T) {
 	for _, n := range []int{wire.MaxField + 1, 5000} {
 		rec.Events = nil
 		long := strings.Repeat("s", n)
-		resp = s.answer(Peer{UID: 0}, req(long))
+		resp = s.ask(Peer{UID: 0}, req(long))
 		require.NotNil(t, resp.Error, "%d bytes is refused", n)
 		require.Equal(t, wire.ErrCodeBadRequest, resp.Error.Code)
 		require.Contains(t, resp.Error.Message, `"service"`)
@@ -104,7 +104,7 @@ func TestAnswerBounds(t *testing.T) {
 		if r.User == "" {
 			r.User = "alice"
 		}
-		resp = s.answer(Peer{UID: 0}, body(t, r))
+		resp = s.ask(Peer{UID: 0}, body(t, r))
 		require.NotNil(t, resp.Error, field)
 		require.Equal(t, wire.ErrCodeBadRequest, resp.Error.Code, field)
 		require.Contains(t, resp.Error.Message, field)
@@ -122,7 +122,7 @@ func TestAnswerUnknownOpOneLine(t *testing.T) {
 	op := "login.verify\n2025-01-01T00:00:00Z totpd: audit: login.verify user=\"root\" result=ok reason=\"login code accepted\" caller=\"root\"\x1b[2J\x1b]0;owned\x07"
 	for _, uid := range []uint32{0, 1001} {
 		buf.Reset()
-		resp := s.answer(Peer{UID: uid}, body(t, wire.Request{Version: wire.Version, Op: wire.Op(op), User: "alice",
+		resp := s.ask(Peer{UID: uid}, body(t, wire.Request{Version: wire.Version, Op: wire.Op(op), User: "alice",
 			Service: "sshd\nresult=ok\x1b[31m", RHost: "a\rb", TTY: "pts/0\x00"}))
 		require.NotNil(t, resp.Error)
 		require.Equal(t, wire.ErrCodeBadRequest, resp.Error.Code)
@@ -135,7 +135,7 @@ func TestAnswerUnknownOpOneLine(t *testing.T) {
 
 	// The engine's own lines are escaped the same way.
 	buf.Reset()
-	resp := s.answer(Peer{UID: 0}, body(t, wire.Request{Version: wire.Version, Op: wire.OpLoginQuery, User: "alice", RHost: "h\n\x1b[2Jx"}))
+	resp := s.ask(Peer{UID: 0}, body(t, wire.Request{Version: wire.Version, Op: wire.OpLoginQuery, User: "alice", RHost: "h\n\x1b[2Jx"}))
 	require.Nil(t, resp.Error)
 	require.Equal(t, 1, bytes.Count(buf.Bytes(), []byte("\n")), "one line: %q", buf.String())
 	require.NotContains(t, buf.String(), "\x1b")
@@ -149,13 +149,13 @@ func TestAnswerClaimedBy(t *testing.T) {
 	s := newTestServer(rec)
 	login := wire.Request{Version: wire.Version, Op: wire.OpLoginQuery, User: "alice", Service: "sshd", RHost: "192.0.2.1", TTY: "ssh"}
 
-	s.answer(Peer{UID: 1001}, body(t, login))
-	s.answer(Peer{UID: 0}, body(t, login))
+	s.ask(Peer{UID: 1001}, body(t, login))
+	s.ask(Peer{UID: 0}, body(t, login))
 	bob := login
 	bob.User = "bob"
-	s.answer(Peer{UID: 1001}, body(t, bob)) // refused: alice may not authenticate bob
+	s.ask(Peer{UID: 1001}, body(t, bob)) // refused: alice may not authenticate bob
 	status := wire.Request{Version: wire.Version, Op: wire.OpStatus}
-	s.answer(Peer{UID: 1001}, body(t, status)) // nothing claimed
+	s.ask(Peer{UID: 1001}, body(t, status)) // nothing claimed
 
 	ev := rec.Snapshot()
 	require.Len(t, ev, 4)
@@ -169,4 +169,9 @@ func TestAnswerClaimedBy(t *testing.T) {
 	require.Equal(t, "uid 1001", ev[2].ClaimedBy, "a refused claim is marked too")
 	require.Equal(t, "192.0.2.1", ev[2].RHost)
 	require.Empty(t, ev[3].ClaimedBy)
+}
+
+// ask is answer with the caller looked up as the server does per connection.
+func (s *Server) ask(p Peer, body []byte) *wire.Response {
+	return s.answer(p, identify(s.Engine, p.UID), body)
 }

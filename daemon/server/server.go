@@ -90,8 +90,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			s.wg.Add(1)
 			go func() {
 				defer s.wg.Done()
-				defer adm.release(p.UID)
-				s.handle(ctx, c, p)
+				s.serveAdmitted(ctx, c, p, adm)
 			}()
 		case p.UID != 0:
 			// Over its share: "busy" at once, from a bounded number of
@@ -110,18 +109,43 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		default:
 			// Root over the whole cap: a burst of logins queues for a
 			// moment in a goroutine of its own, so the accept loop goes on.
+			if !adm.wait() {
+				c.Close() // as many root connections wait as the cap holds
+				continue
+			}
 			s.wg.Add(1)
 			go func() {
 				defer s.wg.Done()
+				defer adm.waited()
 				if !adm.admit(p.UID, SlotWait, ctx.Done()) {
 					s.reject(c)
 					return
 				}
 				defer adm.release(p.UID)
-				s.handle(ctx, c, p)
+				s.handle(ctx, c, p, identify(s.Engine, p.UID))
 			}()
 		}
 	}
+}
+
+// serveAdmitted serves a connection admitted against p.UID. A non-root
+// uid with no account (the subordinate uids a user may map with
+// newuidmap, or what a deleted account left running) is first moved to
+// one share that all such uids hold together, so that a user with
+// thousands of uids holds no more than one uid does.
+func (s *Server) serveAdmitted(ctx context.Context, c net.Conn, p Peer, adm *admission) {
+	who := identify(s.Engine, p.UID)
+	key := p.UID
+	if p.UID != 0 && errors.Is(who.err, engine.ErrNoAccount) {
+		if !adm.move(p.UID, noAccount) {
+			adm.release(p.UID)
+			s.reject(c)
+			return
+		}
+		key = noAccount
+	}
+	defer adm.release(key)
+	s.handle(ctx, c, p, who)
 }
 
 // reject tells a client over the connection cap to come back later.
@@ -147,8 +171,9 @@ func (s *Server) timeouts() (time.Duration, time.Duration) {
 	return r, w
 }
 
-// handle serves one connection of peer p: one request, one answer.
-func (s *Server) handle(ctx context.Context, c net.Conn, p Peer) {
+// handle serves one connection of peer p, whose account is who: one
+// request, one answer.
+func (s *Server) handle(ctx context.Context, c net.Conn, p Peer, who caller) {
 	defer c.Close()
 	rt, wt := s.timeouts()
 	c.SetReadDeadline(time.Now().Add(rt))
@@ -178,7 +203,7 @@ func (s *Server) handle(ctx context.Context, c net.Conn, p Peer) {
 		// with them would be looked up as another name.
 		resp = errResp(wire.ErrCodeBadRequest, "bad request: the message is not valid UTF-8")
 	default:
-		resp = s.answer(p, body)
+		resp = s.answer(p, who, body)
 	}
 	c.SetWriteDeadline(time.Now().Add(wt))
 	resp.Version = wire.Version
@@ -199,11 +224,10 @@ func errResp(code, msg string) *wire.Response {
 
 // dispatch checks the caller, then hands the request (decoded and
 // checked by answer) to the engine.
-func (s *Server) dispatch(p Peer, req *wire.Request) *wire.Response {
+func (s *Server) dispatch(p Peer, who caller, req *wire.Request) *wire.Response {
 	e := s.Engine
-	caller, name, callerErr := lookupCaller(e, p.UID)
-	info := engine.Info{Op: req.Op, Caller: name, Service: req.Service, RHost: req.RHost, TTY: req.TTY, ClaimedBy: claimedBy(p, req)}
-	user, werr := authorize(e, p, caller, callerErr, req)
+	info := engine.Info{Op: req.Op, Caller: who.name, Service: req.Service, RHost: req.RHost, TTY: req.TTY, ClaimedBy: claimedBy(p, req)}
+	user, werr := authorize(e, p, who.acct, who.err, req)
 	if werr != nil {
 		reason := "not permitted: " + werr.Code
 		if !knownOp(req.Op) {
