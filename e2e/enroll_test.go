@@ -242,11 +242,14 @@ func TestEnrollWizardTerminal(t *testing.T) {
 		t.Fatalf("the wizard did not finish:\n%s", out.String())
 	}
 	require.NoError(t, err, "wizard output:\n%s", out.String())
-	waitFor(t, 5*time.Second, "the recovery codes on the terminal", func() bool {
-		return strings.Contains(out.String(), "Recovery codes")
+	// The wizard has exited, but its last lines may still be on their way
+	// through the pty: wait for all ten codes, not just the heading.
+	recovery := regexp.MustCompile(`(?m)^\s+[a-z2-7]{5}-[a-z2-7]{5}\s*$`)
+	waitFor(t, 5*time.Second, "the ten recovery codes on the terminal", func() bool {
+		return strings.Contains(out.String(), "Recovery codes") && len(recovery.FindAllString(out.String(), -1)) >= 10
 	})
 	require.NotContains(t, out.String(), code, "the code must not be echoed")
-	require.Len(t, regexp.MustCompile(`(?m)^\s+[a-z2-7]{5}-[a-z2-7]{5}\s*$`).FindAllString(out.String(), -1), 10)
+	require.Len(t, recovery.FindAllString(out.String(), -1), 10)
 
 	var st statusJSON
 	d.CtlJSON(&u, &st, "status", "--json")
