@@ -29,6 +29,8 @@ type sealer struct {
 	aead cipher.AEAD
 }
 
+// newSealer returns a sealer using AES-256-GCM under key, which must be 32
+// bytes.
 func newSealer(key []byte) (*sealer, error) {
 	if len(key) != 32 {
 		return nil, fmt.Errorf("store: master key must be 32 bytes, got %d", len(key))
@@ -62,6 +64,8 @@ func (s *sealer) seal(purpose, user string, seq uint64, plaintext []byte) []byte
 	return s.aead.Seal(out, out[:nonceSize], plaintext, aad(purpose, user, seq))
 }
 
+// open authenticates and decrypts what seal returned for the same purpose,
+// user and seq, and returns the plaintext; any mismatch is errAuth.
 func (s *sealer) open(purpose, user string, seq uint64, sealed []byte) ([]byte, error) {
 	if len(sealed) < minSealed {
 		return nil, errAuth

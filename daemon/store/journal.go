@@ -141,7 +141,8 @@ func parseBatch(b []byte) (int, error) {
 	return total, nil
 }
 
-// validBatchAfter reports whether a valid batch starts anywhere in b.
+// validBatchAfter reports whether a valid batch starts anywhere in b, and
+// the offset of the first one.
 func validBatchAfter(b []byte) (int, bool) {
 	var magic [4]byte
 	binary.BigEndian.PutUint32(magic[:], batchMagic)
@@ -282,9 +283,10 @@ func readRange(fd int, from, to int64) ([]byte, error) {
 	return b, preadFull(fd, b, from)
 }
 
-// createJournal makes a new journal file crash-safely: the header is
-// written to a temporary file, fsync'ed and renamed into place, and the
-// directory is fsync'ed, so a journal file always has a valid header.
+// createJournal makes a new journal file crash-safely and returns it, open
+// for writing after its header: the header is written to a temporary file,
+// fdatasync'ed and renamed into place, and the directory is fsync'ed, so a
+// journal file always has a valid header.
 func createJournal(dirfd int, dirPath string, gen, baseSeq uint64) (*journal, error) {
 	name := journalName(gen)
 	if err := writeFileAt(dirfd, dirPath, name, encodeJournalHeader(gen, baseSeq)); err != nil {

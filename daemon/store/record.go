@@ -4,7 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
-	"unicode/utf8"
+
+	"github.com/totpd/totpd/daemon/names"
 )
 
 // Record is the whole persistent state of one user.
@@ -57,38 +58,20 @@ var (
 	ErrWrongKey = errors.New("store: wrong master key")
 )
 
-// maxUserLen is the longest user name accepted (a file name component).
+// maxUserLen is the longest user name the store accepts: the file
+// system's bound on a file name (NAME_MAX), since each user's snapshot is
+// a file named after the user. Logins are held to the shorter
+// names.MaxLen before they reach the store.
 const maxUserLen = 255
 
-// ValidUser reports why name cannot be a user name in the store, or nil.
+// ValidUser reports why name cannot be a user name in the store, or nil:
+// names.CheckLen with maxUserLen, the one rule of user names. That rule
+// refuses '/', a leading '.' (so "." and ".."), NUL and every other
+// control character, so a valid name is always one safe file name
+// component of the users directory.
 func ValidUser(name string) error {
-	bad := func(why string) error {
-		return fmt.Errorf("%w %q: %s", ErrInvalidUser, truncateForMsg(name), why)
-	}
-	switch {
-	case name == "":
-		return bad("empty")
-	case len(name) > maxUserLen:
-		return bad(fmt.Sprintf("%d bytes, longer than %d", len(name), maxUserLen))
-	case name == "." || name == "..":
-		return bad("not a name")
-	case name[0] == '.':
-		return bad("starts with '.'")
-	case name[0] == '-':
-		return bad("starts with '-'")
-	case !utf8.ValidString(name):
-		return bad("not valid UTF-8")
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case c == '/':
-			return bad("contains '/'")
-		case c == 0:
-			return bad("contains NUL")
-		case c < 0x20 || c == 0x7f:
-			return bad("contains a control character")
-		}
+	if err := names.CheckLen(name, maxUserLen); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidUser, err)
 	}
 	return nil
 }

@@ -425,14 +425,14 @@ func TestJournalWriteFailures(t *testing.T) {
 			dir, key := t.TempDir(), newKey(t)
 			s := openT(t, dir, key, Options{})
 			require.NoError(t, s.Put(testRecord("alice", 1)))
-			testFault.Store(func(op string) error {
+			setJournalFault(func(op string) error {
 				if tc.fail[op] {
 					return unix.EIO
 				}
 				return nil
 			})
 			err := s.Put(testRecord("alice", 2))
-			testFault.Store((func(string) error)(nil))
+			setJournalFault(nil)
 			require.ErrorIs(t, err, unix.EIO)
 			requireRecord(t, s, "alice", 1)
 			err = s.Put(testRecord("bob", 1))
