@@ -3,11 +3,11 @@ package main
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"sort"
 	"text/tabwriter"
 
-	"github.com/totpd/totpd/cli/qrterm"
+	"github.com/totpd/totpd/daemon/config"
+	"github.com/totpd/totpd/daemon/qrterm"
 	"github.com/totpd/totpd/daemon/wire"
 )
 
@@ -170,14 +170,15 @@ func userAction(c *cmdCtx, req wire.Request, done string) error {
 	return nil
 }
 
-// graceRE accepts the durations the config accepts: whole numbers of
-// d, h, m and s, in that order, e.g. "7d", "1d12h", "90m".
-var graceRE = regexp.MustCompile(`^(\d+d)?(\d+h)?(\d+m)?(\d+s)?$`)
-
+// runUserRequire checks --grace with the configuration's duration
+// parser, the one the daemon applies to it and to grace_period, so that
+// totpctl refuses exactly what the daemon would ("0" and "1.5h" pass).
 func runUserRequire(c *cmdCtx, args []string) error {
 	g := c.o.grace
-	if g != "" && !graceRE.MatchString(g) {
-		return &usageError{msg: "--grace takes a duration such as 7d, 12h or 1d12h", hint: c.cmd.path}
+	if g != "" {
+		if _, err := config.ParseDuration(g); err != nil {
+			return &usageError{msg: fmt.Sprintf("--grace %q: %v", g, err), hint: c.cmd.path}
+		}
 	}
 	done := fmt.Sprintf("%s is now required to use TOTP.", args[0])
 	if g != "" {

@@ -9,8 +9,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/totpd/totpd/cli/qrterm"
 	"github.com/totpd/totpd/daemon/client"
+	"github.com/totpd/totpd/daemon/config"
+	"github.com/totpd/totpd/daemon/qrterm"
 	"github.com/totpd/totpd/daemon/wire"
 )
 
@@ -99,7 +100,9 @@ func printMessages(w, stderr io.Writer, msgs []wire.Message) bool {
 func globalFlags(fs *flag.FlagSet, o *opts) {
 	fs.StringVar(&o.socket, "socket", o.socket, "daemon socket `PATH`")
 	fs.BoolVar(&o.json, "json", o.json, "machine-readable output")
-	fs.DurationVar(&o.timeout, "timeout", o.timeout, "bound on each call to the daemon")
+	// A duration as the configuration writes one (config.ParseDuration),
+	// like --grace: one syntax for every duration totpd takes.
+	fs.TextVar((*config.Duration)(&o.timeout), "timeout", config.Duration(o.timeout), "bound on each call to the daemon")
 }
 
 func qrFlag(fs *flag.FlagSet, o *opts) {

@@ -28,16 +28,13 @@ import (
 	"github.com/totpd/totpd/daemon/store"
 )
 
-// DefaultConfig is where totpd reads its configuration.
-const DefaultConfig = "/etc/totpd/totpd.toml"
-
 // defaultConfigPath is the path Options.ConfigPath "" stands for:
-// DefaultConfig, except in tests, which must not read or write /etc.
-var defaultConfigPath = DefaultConfig
+// config.DefaultPath, except in tests, which must not read or write /etc.
+var defaultConfigPath = config.DefaultPath
 
 // Options are what Run needs from its surroundings; zero fields get the real thing.
 type Options struct {
-	// ConfigPath is the configuration file; "" means DefaultConfig, which
+	// ConfigPath is the configuration file; "" means config.DefaultPath, which
 	// may be missing at start (defaults apply). A path given explicitly
 	// must exist, and at a reload any path must: see loadConfig.
 	ConfigPath string
@@ -47,7 +44,9 @@ type Options struct {
 	Notify func(state string) error
 	// Signals delivers SIGHUP (reload) and SIGTERM/SIGINT (stop).
 	Signals <-chan os.Signal
-	// Stderr receives log lines; nil: os.Stderr.
+	// Stderr receives log lines, the daemon's, the engine's, the server's
+	// and the store's alike (one Logf over it is given to each); nil:
+	// os.Stderr.
 	Stderr io.Writer
 	// Audit records decisions; nil: the journal, or Stderr.
 	Audit audit.Logger
@@ -77,7 +76,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("master key: %w", err)
 	}
-	st, err := store.Open(cfg.StateDir, key, store.Options{KeySource: keySource(o.CredentialsDir, cfg.MasterKeyFile)})
+	st, err := store.Open(cfg.StateDir, key, store.Options{KeySource: keySource(o.CredentialsDir, cfg.MasterKeyFile), Logf: logf})
 	clear(key)
 	if err != nil {
 		return fmt.Errorf("state: %w", err)
@@ -92,8 +91,8 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	eng := engine.New(cfg, st, engine.Options{Accounts: o.Accounts, Audit: o.Audit, Now: o.Now})
-	srv := &server.Server{Engine: eng, Audit: o.Audit}
+	eng := engine.New(cfg, st, engine.Options{Accounts: o.Accounts, Audit: o.Audit, Now: o.Now, Logf: logf})
+	srv := &server.Server{Engine: eng, Audit: o.Audit, Logf: logf}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -20,6 +20,7 @@ import (
 	"github.com/totpd/totpd/daemon/client"
 	"github.com/totpd/totpd/daemon/config"
 	"github.com/totpd/totpd/daemon/engine"
+	"github.com/totpd/totpd/daemon/store"
 	"github.com/totpd/totpd/daemon/wire"
 )
 
@@ -343,4 +344,29 @@ func TestLoadConfig(t *testing.T) {
 	c, err = loadConfig(missing, true)
 	require.NoError(t, err)
 	require.Equal(t, config.RequireAll, c.Policy.Require)
+}
+
+// TestOneLog: the daemon's Stderr receives the store's and the engine's
+// notices as it receives its own, each a "totpd: " line: Run gives the
+// three parts one Logf.
+func TestOneLog(t *testing.T) {
+	d := newTestDaemon(t)
+	stateDir := filepath.Join(d.dir, "state")
+	key, err := store.LoadMasterKey("", filepath.Join(d.dir, "master.key"))
+	require.NoError(t, err)
+	st, err := store.Open(stateDir, key, store.Options{Logf: func(string, ...any) {}})
+	require.NoError(t, err)
+	oldUID := uint32(999) // alice's record, made for an account since deleted
+	require.NoError(t, st.Put(store.Record{User: "alice", UID: &oldUID, LastStep: -1}))
+	require.NoError(t, st.Close())
+	require.NoError(t, os.Chmod(stateDir, 0o755)) // the store sets it right, and says so
+
+	d.run(d.cfgPath)
+	c := &client.Client{Socket: d.sock, Timeout: 5 * time.Second}
+	_, err = c.Call(context.Background(), wire.Request{Op: wire.OpLoginQuery, User: "alice", Service: "test"})
+	require.Error(t, err, "the state of another uid is refused")
+
+	logs := d.stderr.String()
+	require.Contains(t, logs, "totpd: store: "+stateDir+" had mode 0755, set it to 0700\n", "the store's notice")
+	require.Contains(t, logs, `totpd: the stored state of "alice" belongs to uid 999`, "the engine's notice")
 }

@@ -39,7 +39,7 @@ type Logger interface {
 	Log(Event)
 }
 
-// New reports the journal logger when the journal socket is there, else a
+// New returns the journal logger when the journal socket is there, else a
 // stderr logger.
 func New() Logger {
 	if journal.Enabled() {
@@ -48,7 +48,7 @@ func New() Logger {
 	return NewWriter(os.Stderr)
 }
 
-// NewWriter reports a logger writing one key=value line per event to w.
+// NewWriter returns a logger writing one key=value line per event to w.
 func NewWriter(w io.Writer) Logger { return &writerLogger{w: w} }
 
 // fields reports the event as journal fields, each value escaped.

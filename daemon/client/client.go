@@ -17,8 +17,9 @@ import (
 	"github.com/totpd/totpd/daemon/wire"
 )
 
-// DefaultSocket is where totpd.socket listens.
-const DefaultSocket = "/run/totpd/totpd.sock"
+// DefaultSocket is where totpd.socket listens: wire.DefaultSocket,
+// under the name the PAM module and totpctl use.
+const DefaultSocket = wire.DefaultSocket
 
 // SocketEnv names the environment variable that overrides DefaultSocket
 // for totpctl run by a user other than root (see ResolveSocket).
@@ -92,7 +93,7 @@ type Client struct {
 	ServerUID int
 }
 
-// New reports a client for socket, as ResolveSocket resolves it for this
+// New returns a client for socket, as ResolveSocket resolves it for this
 // process, that talks only to a server run by root; a zero timeout means
 // DefaultTimeout.
 func New(socket string, timeout time.Duration) *Client {

@@ -36,6 +36,9 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/totpd/totpd/daemon/wire"
+	"github.com/totpd/totpd/totp"
 )
 
 // DefaultPath is where the daemon reads its configuration when no --config
@@ -72,8 +75,9 @@ const (
 	MinPeriod = time.Second
 	// MaxPeriod is the longest [totp] period.
 	MaxPeriod = 300 * time.Second
-	// MaxWindow is the largest [totp] window.
-	MaxWindow = 10
+	// MaxWindow is the largest [totp] window: the bound of the code
+	// check itself.
+	MaxWindow = totp.MaxWindow
 	// MaxMaxFailures is the largest [lockout] max_failures.
 	MaxMaxFailures = 1000
 	// MaxRecoveryCodes is the largest [recovery] codes.
@@ -174,7 +178,7 @@ type Recovery struct {
 // packaging/totpd.toml spells out.
 func Default() Config {
 	return Config{
-		Socket:        "/run/totpd/totpd.sock",
+		Socket:        wire.DefaultSocket,
 		StateDir:      "/var/lib/totpd",
 		MasterKeyFile: "/etc/totpd/master.key",
 		AdminGroup:    "totpd-admin",

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"github.com/stretchr/testify/require"
+
+	"github.com/totpd/totpd/daemon/names"
 )
 
 const name = "/etc/totpd/totpd.toml"
@@ -253,6 +256,10 @@ func TestParseErrors(t *testing.T) {
 			`[policy] groups = ["staff", ""]: "": is not a valid group name: it is empty`},
 		{"exempt_users bad name", "[policy]\nexempt_users = [\"../root\"]",
 			`[policy] exempt_users = ["../root"]: "../root": is not a valid user name: it contains ':', ',' or '/'`},
+		{"exempt_users space", "[policy]\nexempt_users = [\"Domain Admins@x\"]",
+			`[policy] exempt_users = ["Domain Admins@x"]: "Domain Admins@x": is not a valid user name: it contains a space, which no login name has`},
+		{"exempt_users too long", "[policy]\nexempt_users = [\"" + strings.Repeat("u", 65) + "\"]",
+			`: is not a valid user name: it is 65 bytes long; the limit is 64`},
 		{"exempt_groups bad name", "[policy]\nexempt_groups = [\"a,b\"]",
 			`[policy] exempt_groups = ["a,b"]: "a,b": is not a valid group name: it contains ':', ',' or '/'`},
 		{"grace_period negative", "[policy]\ngrace_period = \"-7d\"",
@@ -518,4 +525,26 @@ func FuzzParse(f *testing.F) {
 		require.NoError(t, err, buf.String())
 		require.Equal(t, c, back)
 	})
+}
+
+// TestExemptUsersAreLoginNames: exempt_users accepts no name that a login
+// could not have (names.Check, the rule the daemon holds logins to), so
+// an exemption can never be one that never matches. A group may still be
+// "Domain Admins@x".
+func TestExemptUsersAreLoginNames(t *testing.T) {
+	for _, n := range []string{
+		"alice", "breakglass", "user@example.com", `DOMAIN\bob`, "Ünïcødé", "a-", "adm1n$", strings.Repeat("a", 64),
+		"Domain Admins@x", " alice", "alice ", "a:b", "a,b", "a/b", ".x", "-x", "", strings.Repeat("a", 65), "a\tb", "\u0085",
+	} {
+		_, err := Parse([]byte("[policy]\nexempt_users = ["+strconv.Quote(n)+"]\n"), name)
+		if names.Check(n) != nil {
+			require.Error(t, err, "exempt_users = [%q] is not a login name and must be refused", n)
+			require.Contains(t, err.Error(), "[policy] exempt_users", "the message names the key")
+			require.Contains(t, err.Error(), "is not a valid user name: ", "and says why")
+			continue
+		}
+		require.NoError(t, err, "exempt_users = [%q] is a login name", n)
+	}
+	_, err := Parse([]byte("[policy]\nexempt_groups = [\"Domain Admins@x\"]\n"), name)
+	require.NoError(t, err, "group names keep their own rule")
 }

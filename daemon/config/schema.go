@@ -13,6 +13,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/totpd/totpd/daemon/names"
 )
 
 // key describes one key of the file: where it lives, how a TOML value
@@ -58,9 +60,9 @@ var schema = []key{
 
 	field("policy", "require", func(c *Config) *string { return &c.Policy.Require }, asString(strings.ToLower),
 		oneOf(RequireNone, RequireAll, RequireGroups)),
-	field("policy", "groups", func(c *Config) *[]string { return &c.Policy.Groups }, asStrings, eachName("group")),
-	field("policy", "exempt_users", func(c *Config) *[]string { return &c.Policy.ExemptUsers }, asStrings, eachName("user")),
-	field("policy", "exempt_groups", func(c *Config) *[]string { return &c.Policy.ExemptGroups }, asStrings, eachName("group")),
+	field("policy", "groups", func(c *Config) *[]string { return &c.Policy.Groups }, asStrings, each(checkGroupName)),
+	field("policy", "exempt_users", func(c *Config) *[]string { return &c.Policy.ExemptUsers }, asStrings, each(checkUserName)),
+	field("policy", "exempt_groups", func(c *Config) *[]string { return &c.Policy.ExemptGroups }, asStrings, each(checkGroupName)),
 	field("policy", "grace_period", func(c *Config) *Duration { return &c.Policy.GracePeriod }, asDuration, nonNegative),
 	field("policy", "enroll_at_login", func(c *Config) *bool { return &c.Policy.EnrollAtLogin }, asBool, func(bool) error { return nil }),
 
@@ -471,13 +473,14 @@ func checkAdminGroup(g string) error {
 	if g == "" {
 		return nil // root only
 	}
-	return checkName("group", g)
+	return checkGroupName(g)
 }
 
-func eachName(kind string) func([]string) error {
+// each checks every name of a list with check; the error names the one refused.
+func each(check func(string) error) func([]string) error {
 	return func(list []string) error {
 		for _, n := range list {
-			if err := checkName(kind, n); err != nil {
+			if err := check(n); err != nil {
 				return fmt.Errorf("%s: %w", strconv.Quote(n), err)
 			}
 		}
@@ -485,14 +488,37 @@ func eachName(kind string) func([]string) error {
 	}
 }
 
-// checkName accepts what the NSS may call a user or a group: besides the
-// portable names of useradd and groupadd ("totpd-admin", "alice", "adm1n$"),
-// the longer ones of LDAP and Active Directory ("Domain Admins@ad.example").
-// It refuses what can never be one: empty names, numbers (they read as IDs),
-// control characters, the ':' and ',' of /etc/passwd and /etc/group, a
-// leading '-' or space, "." and "..", and over 256 bytes.
-func checkName(kind, n string) error {
-	what := "a valid " + kind + " name"
+// checkUserName accepts the user names a login can have: the one rule of
+// package names, which the daemon holds every login's name to, so that
+// no name listed here can fail to match the login it is meant for
+// (exempt_users = ["Domain Admins@ad.example"] is refused: no login
+// name has a space). Besides, a number is refused, as for groups: the
+// file lists names, and "1000" would most likely be meant as a uid.
+func checkUserName(n string) error {
+	const what = "a valid user name"
+	if err := names.Check(n); err != nil {
+		var ne *names.Error
+		if errors.As(err, &ne) {
+			return fmt.Errorf("is not %s: %s", what, ne.Why)
+		}
+		return fmt.Errorf("is not %s: %w", what, err)
+	}
+	if strings.Trim(n, "0123456789") == "" {
+		return fmt.Errorf("is not %s: a number would be read as an ID; write the name", what)
+	}
+	return nil
+}
+
+// checkGroupName accepts what the NSS may call a group: besides the
+// portable names of groupadd ("totpd-admin", "adm1n$"), the longer ones
+// of LDAP and Active Directory ("Domain Admins@ad.example"). It refuses
+// what can never be one: empty names, numbers (they read as IDs),
+// control characters, the ':' and ',' of /etc/group, a leading '-' or
+// space, "." and "..", and over 256 bytes. A group name is only ever
+// looked up, never a login or a file name, so it is not held to the
+// user name rule (package names).
+func checkGroupName(n string) error {
+	const what = "a valid group name"
 	switch {
 	case n == "":
 		return fmt.Errorf("is not %s: it is empty", what)

@@ -27,30 +27,30 @@ func (e *Engine) Users(info Info) *wire.Response {
 // showOne reports one user's status without recording or auditing
 // anything; the listing as a whole is audited once.
 func (e *Engine) showOne(name string, info Info) wire.Status {
-	s, unlock, r := e.open(name, info)
+	tx, release, r := e.open(name, info)
 	if r != nil {
 		return wire.Status{User: name, ServerTime: e.now(), StateError: r.msg}
 	}
-	defer unlock()
-	st, err := s.status(false)
+	defer release()
+	st, err := tx.status(false)
 	if err != nil {
-		return wire.Status{User: name, ServerTime: s.now, StateError: err.Error()}
+		return wire.Status{User: name, ServerTime: tx.now, StateError: err.Error()}
 	}
 	return *st
 }
 
 // Show reports one user for an admin.
 func (e *Engine) Show(user string, info Info) *wire.Response {
-	s, unlock, refusal := e.begin(user, info)
+	tx, release, refusal := e.begin(user, info)
 	if refusal != nil {
 		return refusal
 	}
-	defer unlock()
-	st, err := s.status(false)
+	defer release()
+	st, err := tx.status(false)
 	if err != nil {
-		return s.refuse(wire.ErrCodeInternal, err.Error(), "policy lookup failed")
+		return tx.refuse(wire.ErrCodeInternal, err.Error(), "policy lookup failed")
 	}
-	return s.ok("ok", "show", &wire.Response{Status: st})
+	return tx.ok("ok", "show", &wire.Response{Status: st})
 }
 
 // AdminDisable is the lost-phone path: the secret, recovery codes and
@@ -58,52 +58,52 @@ func (e *Engine) Show(user string, info Info) *wire.Response {
 // also the way out when the record belongs to an earlier account of the
 // same name (another uid): that state is dropped whole.
 func (e *Engine) AdminDisable(user string, info Info) *wire.Response {
-	s, unlock, refusal := e.beginFor(user, info, true)
+	tx, release, refusal := e.beginFor(user, info, true)
 	if refusal != nil {
 		return refusal
 	}
-	defer unlock()
-	s.clearSecret()
-	s.unlock()
-	s.rec.FirstRequired = s.now
-	if err := s.save(); err != nil {
-		return s.saveFailed()
+	defer release()
+	tx.clearSecret()
+	tx.clearLockout()
+	tx.rec.FirstRequired = tx.now
+	if err := tx.save(); err != nil {
+		return tx.saveFailed()
 	}
-	return s.ok("ok", "disabled by admin, grace restarted", nil)
+	return tx.ok("ok", "disabled by admin, grace restarted", nil)
 }
 
 // Unlock clears the user's lockout and recorded clock drift (a phone
 // whose clock was wrong and is right again starts from now).
 func (e *Engine) Unlock(user string, info Info) *wire.Response {
-	s, unlock, refusal := e.begin(user, info)
+	tx, release, refusal := e.begin(user, info)
 	if refusal != nil {
 		return refusal
 	}
-	defer unlock()
-	s.unlock()
-	s.rec.DriftSteps = 0
-	if err := s.save(); err != nil {
-		return s.saveFailed()
+	defer release()
+	tx.clearLockout()
+	tx.rec.DriftSteps = 0
+	if err := tx.save(); err != nil {
+		return tx.saveFailed()
 	}
-	return s.ok("ok", "unlocked by admin", nil)
+	return tx.ok("ok", "unlocked by admin", nil)
 }
 
 // Check says whether code is valid for user now and, if not, which
 // nearby time it belongs to. It changes nothing: no step is used and no
 // failure is counted.
 func (e *Engine) Check(user, code string, info Info) *wire.Response {
-	s, unlock, refusal := e.begin(user, info)
+	tx, release, refusal := e.begin(user, info)
 	if refusal != nil {
 		return refusal
 	}
-	defer unlock()
-	if s.rec.Secret == nil {
-		return s.refuse(wire.ErrCodeNotEnrolled, s.acct.Name+" has no verification code set up", "not enrolled")
+	defer release()
+	if tx.rec.Secret == nil {
+		return tx.refuse(wire.ErrCodeNotEnrolled, tx.acct.Name+" has no verification code set up", "not enrolled")
 	}
-	p := s.params()
-	c := &wire.Check{User: s.acct.Name, PeriodSec: s.rec.PeriodSec}
-	_, err := p.Validate(s.rec.Secret, code, s.now, totp.ValidateOptions{
-		Window: s.cfg.TOTP.Window, Drift: s.rec.DriftSteps, MaxDrift: MaxDriftSteps, LastStep: s.rec.LastStep,
+	p := tx.params()
+	c := &wire.Check{User: tx.acct.Name, PeriodSec: tx.rec.PeriodSec}
+	_, err := p.Validate(tx.rec.Secret, code, tx.now, totp.ValidateOptions{
+		Window: tx.cfg.TOTP.Window, Drift: tx.rec.DriftSteps, MaxDrift: MaxDriftSteps, LastStep: tx.rec.LastStep,
 	})
 	switch {
 	case err == nil:
@@ -112,10 +112,10 @@ func (e *Engine) Check(user, code string, info Info) *wire.Response {
 	default:
 		c.Reason = err.Error()
 	}
-	if d, derr := p.Diagnose(s.rec.Secret, code, s.now, totp.DiagnoseSpan); derr == nil && d.Found {
+	if d, derr := p.Diagnose(tx.rec.Secret, code, tx.now, totp.DiagnoseSpan); derr == nil && d.Found {
 		c.DriftSteps = &d.Drift
 	}
-	return s.ok("ok", "check: "+map[bool]string{true: "valid", false: "not valid"}[c.Valid], &wire.Response{Check: c})
+	return tx.ok("ok", "check: "+map[bool]string{true: "valid", false: "not valid"}[c.Valid], &wire.Response{Check: c})
 }
 
 // Require makes the policy require user whatever the groups say, with
@@ -130,33 +130,33 @@ func (e *Engine) Require(user, grace string, info Info) *wire.Response {
 		}
 		g = d
 	}
-	s, unlock, refusal := e.begin(user, info)
+	tx, release, refusal := e.begin(user, info)
 	if refusal != nil {
 		return refusal
 	}
-	defer unlock()
-	s.rec.Override = OverrideRequire
-	s.rec.OverrideGraceSec, s.rec.OverrideGraceSet = int64(g/time.Second), set
-	if s.rec.Secret == nil {
-		s.rec.FirstRequired = s.now
+	defer release()
+	tx.rec.Override = OverrideRequire
+	tx.rec.OverrideGraceSec, tx.rec.OverrideGraceSet = int64(g/time.Second), set
+	if tx.rec.Secret == nil {
+		tx.rec.FirstRequired = tx.now
 	}
-	if err := s.save(); err != nil {
-		return s.saveFailed()
+	if err := tx.save(); err != nil {
+		return tx.saveFailed()
 	}
-	return s.ok("ok", "required by admin", nil)
+	return tx.ok("ok", "required by admin", nil)
 }
 
 // Exempt makes the policy never require user.
 func (e *Engine) Exempt(user string, info Info) *wire.Response {
-	s, unlock, refusal := e.begin(user, info)
+	tx, release, refusal := e.begin(user, info)
 	if refusal != nil {
 		return refusal
 	}
-	defer unlock()
-	s.rec.Override = OverrideExempt
-	s.rec.OverrideGraceSec, s.rec.OverrideGraceSet = 0, false
-	if err := s.save(); err != nil {
-		return s.saveFailed()
+	defer release()
+	tx.rec.Override = OverrideExempt
+	tx.rec.OverrideGraceSec, tx.rec.OverrideGraceSet = 0, false
+	if err := tx.save(); err != nil {
+		return tx.saveFailed()
 	}
-	return s.ok("ok", "exempted by admin", nil)
+	return tx.ok("ok", "exempted by admin", nil)
 }

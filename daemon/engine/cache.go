@@ -35,7 +35,7 @@ type cachedAccount struct {
 	expires time.Time
 }
 
-// NewCachedAccounts reports a cache over a with the given TTL and size.
+// NewCachedAccounts returns a cache over a with the given TTL and size.
 func NewCachedAccounts(a Accounts, ttl time.Duration, max int) *CachedAccounts {
 	return &CachedAccounts{Accounts: a, TTL: ttl, Max: max, entries: map[string]cachedAccount{}, now: time.Now}
 }

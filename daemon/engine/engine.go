@@ -15,6 +15,7 @@ import (
 
 	"github.com/totpd/totpd/daemon/audit"
 	"github.com/totpd/totpd/daemon/config"
+	"github.com/totpd/totpd/daemon/names"
 	"github.com/totpd/totpd/daemon/store"
 	"github.com/totpd/totpd/daemon/wire"
 )
@@ -46,6 +47,7 @@ type Engine struct {
 	accounts Accounts
 	audit    audit.Logger
 	now      func() time.Time
+	logf     func(format string, args ...any)
 	locks    sync.Map // user name → *sync.Mutex
 }
 
@@ -54,11 +56,23 @@ type Options struct {
 	Accounts Accounts
 	Audit    audit.Logger
 	Now      func() time.Time
+	// Logf receives notices for the administrator (a record that cannot
+	// be read or written), one line each, without the "totpd: " prefix
+	// or a newline; nil: StderrLogf. The daemon gives the engine, the
+	// server and the store the same one.
+	Logf func(format string, args ...any)
 }
 
-// New reports an Engine deciding by cfg over st.
+// StderrLogf writes "totpd: " and the message as one line to os.Stderr:
+// the Logf of an Engine or a Server given none, in the form of the
+// daemon's own lines.
+func StderrLogf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "totpd: "+format+"\n", args...)
+}
+
+// New returns an Engine deciding by cfg over st.
 func New(cfg config.Config, st Store, o Options) *Engine {
-	e := &Engine{store: st, accounts: o.Accounts, audit: o.Audit, now: o.Now}
+	e := &Engine{store: st, accounts: o.Accounts, audit: o.Audit, now: o.Now, logf: o.Logf}
 	if e.accounts == nil {
 		c := NewCachedAccounts(SystemAccounts{}, time.Minute, 1<<14)
 		c.Watch = []string{"/etc/passwd"}
@@ -69,6 +83,9 @@ func New(cfg config.Config, st Store, o Options) *Engine {
 	}
 	if e.now == nil {
 		e.now = time.Now
+	}
+	if e.logf == nil {
+		e.logf = StderrLogf
 	}
 	e.SetConfig(cfg)
 	return e
@@ -83,16 +100,27 @@ func (e *Engine) Config() config.Config { return *e.cfg.Load() }
 // Accounts reports the account lookup the engine uses, for the server's peer checks.
 func (e *Engine) Accounts() Accounts { return e.accounts }
 
-// lock serialises requests about one user and reports the unlock function.
-func (e *Engine) lock(user string) func() {
+// Logf writes a notice for the administrator with the engine's Options.Logf.
+func (e *Engine) Logf(format string, args ...any) { e.logf(format, args...) }
+
+// lock serialises requests about one user: it takes the user's mutex and
+// returns the function that releases it.
+func (e *Engine) lock(user string) (release func()) {
 	m, _ := e.locks.LoadOrStore(user, new(sync.Mutex))
 	mu := m.(*sync.Mutex)
 	mu.Lock()
 	return mu.Unlock
 }
 
-// session is one request about one user, under that user's lock.
-type session struct {
+// userTx is one request's transaction on one user's record: Engine.open
+// takes the user's lock and reads the record, the request reads and
+// changes it (the lockout, the policy, the code check), save makes it
+// durable before the answer, and the lock is released after. "Tx" says
+// what the lock is for: no other request about that user sees the record
+// between the read and the save, so a code is accepted once. (It was
+// called session, which reads as a login session; one login is several
+// requests, each its own userTx.)
+type userTx struct {
 	e    *Engine
 	cfg  config.Config
 	now  time.Time
@@ -108,14 +136,15 @@ type refusal struct{ code, msg, reason string }
 // open validates name, looks up the account, takes the user's lock and
 // loads the record. A record made for another uid than the account's is a
 // state error, unless reset says to start the account afresh (the admin
-// disable and enroll paths). On refusal the lock is not held.
-func (e *Engine) open(name string, info Info) (*session, func(), *refusal) {
+// disable and enroll paths). It returns the transaction and the function
+// that releases the lock; on refusal the lock is not held.
+func (e *Engine) open(name string, info Info) (*userTx, func(), *refusal) {
 	return e.openFor(name, info, false)
 }
 
 // openFor is open; reset replaces a record of another uid by a fresh one.
-func (e *Engine) openFor(name string, info Info, reset bool) (*session, func(), *refusal) {
-	if err := CheckName(name); err != nil {
+func (e *Engine) openFor(name string, info Info, reset bool) (*userTx, func(), *refusal) {
+	if err := names.Check(name); err != nil {
 		return nil, nil, &refusal{wire.ErrCodeBadRequest, err.Error(), "bad name"}
 	}
 	acct, err := e.accounts.User(name)
@@ -125,11 +154,11 @@ func (e *Engine) openFor(name string, info Info, reset bool) (*session, func(), 
 	if err != nil {
 		return nil, nil, &refusal{wire.ErrCodeInternal, "cannot look up the account: " + err.Error(), "account lookup failed"}
 	}
-	unlock := e.lock(acct.Name)
+	release := e.lock(acct.Name)
 	rec, _, err := e.store.Get(acct.Name)
 	if err != nil {
-		unlock()
-		fmt.Fprintf(os.Stderr, "totpd: state of user %q cannot be read, denying: %v\n", acct.Name, err)
+		release()
+		e.logf("state of user %q cannot be read, denying: %v", acct.Name, err)
 		return nil, nil, &refusal{wire.ErrCodeState,
 			"totpd cannot read its stored state for this user, so it refuses. An administrator must check the totpd log and the state directory.",
 			"state unreadable"}
@@ -141,52 +170,52 @@ func (e *Engine) openFor(name string, info Info, reset bool) (*session, func(), 
 	case rec.UID == nil:
 		rec.UID = &acct.UID // a new record, or one from before uids were kept
 	case *rec.UID != acct.UID && !reset:
-		unlock()
+		release()
 		msg := fmt.Sprintf("the stored state of %q belongs to uid %d, but the account %q is now uid %d (deleted and re-created?), "+
 			"so totpd refuses rather than hand the old account's secret, lockout or exemption to the new one. "+
 			"An administrator must run `totpctl user disable %s` (or `totpctl user enroll %s`) to start afresh.",
 			acct.Name, *rec.UID, acct.Name, acct.UID, acct.Name, acct.Name)
-		fmt.Fprintf(os.Stderr, "totpd: %s\n", msg)
+		e.logf("%s", msg)
 		return nil, nil, &refusal{wire.ErrCodeState, msg, fmt.Sprintf("state of uid %d, account is uid %d", *rec.UID, acct.UID)}
 	case *rec.UID != acct.UID:
 		// The admin's way out: the old account's state goes, whole.
-		fmt.Fprintf(os.Stderr, "totpd: user %q: dropping the state of the old account uid %d for the account uid %d\n", acct.Name, *rec.UID, acct.UID)
+		e.logf("user %q: dropping the state of the old account uid %d for the account uid %d", acct.Name, *rec.UID, acct.UID)
 		rec = store.Record{User: acct.Name, LastStep: -1, UID: &acct.UID}
 	}
-	return &session{e: e, cfg: e.Config(), now: e.now(), acct: acct, rec: rec, info: info}, unlock, nil
+	return &userTx{e: e, cfg: e.Config(), now: e.now(), acct: acct, rec: rec, info: info}, release, nil
 }
 
 // begin is open with the refusal audited and shaped as an answer.
-func (e *Engine) begin(name string, info Info) (*session, func(), *wire.Response) {
+func (e *Engine) begin(name string, info Info) (*userTx, func(), *wire.Response) {
 	return e.beginFor(name, info, false)
 }
 
 // beginFor is begin; reset as openFor's.
-func (e *Engine) beginFor(name string, info Info, reset bool) (*session, func(), *wire.Response) {
-	s, unlock, r := e.openFor(name, info, reset)
+func (e *Engine) beginFor(name string, info Info, reset bool) (*userTx, func(), *wire.Response) {
+	tx, release, r := e.openFor(name, info, reset)
 	if r != nil {
 		return nil, nil, e.refuse(info, name, r.code, r.msg, r.reason)
 	}
-	return s, unlock, nil
+	return tx, release, nil
 }
 
-// save makes the session's record durable; the answer waits for it.
-func (s *session) save() error {
-	if err := s.e.store.Put(s.rec); err != nil {
-		fmt.Fprintf(os.Stderr, "totpd: cannot record the state of user %q: %v\n", s.acct.Name, err)
+// save makes the transaction's record durable; the answer waits for it.
+func (tx *userTx) save() error {
+	if err := tx.e.store.Put(tx.rec); err != nil {
+		tx.e.logf("cannot record the state of user %q: %v", tx.acct.Name, err)
 		return err
 	}
 	return nil
 }
 
 // saveFailed is the answer when save fails: deny, since nothing was recorded.
-func (s *session) saveFailed() *wire.Response {
-	return s.refuse(wire.ErrCodeInternal, "totpd could not record this attempt on disk (disk full or read-only?), so it refuses. An administrator must check the totpd log.", "state write failed")
+func (tx *userTx) saveFailed() *wire.Response {
+	return tx.refuse(wire.ErrCodeInternal, "totpd could not record this attempt on disk (disk full or read-only?), so it refuses. An administrator must check the totpd log.", "state write failed")
 }
 
 // refuse audits a refusal and reports it.
-func (s *session) refuse(code, msg, reason string) *wire.Response {
-	return s.e.refuse(s.info, s.acct.Name, code, msg, reason)
+func (tx *userTx) refuse(code, msg, reason string) *wire.Response {
+	return tx.e.refuse(tx.info, tx.acct.Name, code, msg, reason)
 }
 
 func (e *Engine) refuse(info Info, user, code, msg, reason string) *wire.Response {
@@ -199,8 +228,8 @@ func (e *Engine) refuse(info Info, user, code, msg, reason string) *wire.Respons
 }
 
 // ok audits a success and reports resp (which may be nil).
-func (s *session) ok(result, reason string, resp *wire.Response) *wire.Response {
-	s.e.log(s.info, s.acct.Name, result, reason)
+func (tx *userTx) ok(result, reason string, resp *wire.Response) *wire.Response {
+	tx.e.log(tx.info, tx.acct.Name, result, reason)
 	if resp == nil {
 		resp = &wire.Response{}
 	}
@@ -209,9 +238,18 @@ func (s *session) ok(result, reason string, resp *wire.Response) *wire.Response 
 }
 
 func (e *Engine) log(info Info, user, result, reason string) {
-	e.audit.Log(audit.Event{
+	e.audit.Log(info.Event(user, result, reason))
+}
+
+// Event returns the audit event of the request info describes, about
+// user, with its result and reason. It is the one constructor of
+// audit.Event: the engine's decisions and the server's refusals before
+// them (Server.Audit) are built here from the same Info, so every line
+// of a request carries the same op, caller, service, rhost, tty and claim.
+func (info Info) Event(user, result, reason string) audit.Event {
+	return audit.Event{
 		Op: string(info.Op), User: user, Caller: info.Caller,
 		Service: info.Service, RHost: info.RHost, TTY: info.TTY, ClaimedBy: info.ClaimedBy,
 		Result: result, Reason: reason,
-	})
+	}
 }

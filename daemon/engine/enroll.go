@@ -18,103 +18,103 @@ const PendingTTL = time.Hour
 // pending until EnrollConfirm proves the app has it. atLogin is the
 // enroll_at_login path, allowed only when LoginQuery would say enroll.
 func (e *Engine) EnrollBegin(user string, info Info, atLogin bool) *wire.Response {
-	s, unlock, refusal := e.begin(user, info)
+	tx, release, refusal := e.begin(user, info)
 	if refusal != nil {
 		return refusal
 	}
-	defer unlock()
-	if s.rec.Secret != nil {
-		return s.refuse(wire.ErrCodeDenied, fmt.Sprintf("%s is already enrolled. To move to a new phone run `totpctl disable` (it asks for a code) first, or ask an administrator (`totpctl user disable %s`).", s.acct.Name, s.acct.Name), "already enrolled")
+	defer release()
+	if tx.rec.Secret != nil {
+		return tx.refuse(wire.ErrCodeDenied, fmt.Sprintf("%s is already enrolled. To move to a new phone run `totpctl disable` (it asks for a code) first, or ask an administrator (`totpctl user disable %s`).", tx.acct.Name, tx.acct.Name), "already enrolled")
 	}
 	if atLogin {
-		if r := s.mayEnrollAtLogin(); r != nil {
+		if r := tx.mayEnrollAtLogin(); r != nil {
 			return r
 		}
 	}
-	p, err := totpParams(s.cfg.TOTP)
+	p, err := totpParams(tx.cfg.TOTP)
 	if err != nil {
-		return s.refuse(wire.ErrCodeInternal, "totpd's [totp] settings are unusable: "+err.Error(), "bad totp config")
+		return tx.refuse(wire.ErrCodeInternal, "totpd's [totp] settings are unusable: "+err.Error(), "bad totp config")
 	}
 	secret, err := totp.GenerateSecret(totp.DefaultSecretSize)
 	if err != nil {
-		return s.refuse(wire.ErrCodeInternal, "cannot make a secret: "+err.Error(), "random failed")
+		return tx.refuse(wire.ErrCodeInternal, "cannot make a secret: "+err.Error(), "random failed")
 	}
-	s.rec.Pending = &store.Pending{Secret: secret, Algorithm: string(p.Algorithm), Digits: p.Digits,
-		PeriodSec: int(p.Period / time.Second), CreatedAt: s.now}
-	if err := s.save(); err != nil {
-		return s.saveFailed()
+	tx.rec.Pending = &store.Pending{Secret: secret, Algorithm: string(p.Algorithm), Digits: p.Digits,
+		PeriodSec: int(p.Period / time.Second), CreatedAt: tx.now}
+	if err := tx.save(); err != nil {
+		return tx.saveFailed()
 	}
-	en, err := s.enrollment(secret, p)
+	en, err := tx.enrollment(secret, p)
 	if err != nil {
-		return s.refuse(wire.ErrCodeInternal, err.Error(), "uri failed")
+		return tx.refuse(wire.ErrCodeInternal, err.Error(), "uri failed")
 	}
-	en.ConfirmCodes = s.cfg.Enroll.ConfirmCodes
-	return s.ok("ok", "enrollment begun", &wire.Response{Enrollment: en})
+	en.ConfirmCodes = tx.cfg.Enroll.ConfirmCodes
+	return tx.ok("ok", "enrollment begun", &wire.Response{Enrollment: en})
 }
 
 // mayEnrollAtLogin refuses unless the policy sends this login to enrollment.
-func (s *session) mayEnrollAtLogin() *wire.Response {
-	req, err := s.required()
-	if err != nil || !req || !s.cfg.Policy.EnrollAtLogin {
-		return s.refuse(wire.ErrCodePermission, "enrollment at login is not on for this user", "enroll at login not allowed")
+func (tx *userTx) mayEnrollAtLogin() *wire.Response {
+	req, err := tx.required()
+	if err != nil || !req || !tx.cfg.Policy.EnrollAtLogin {
+		return tx.refuse(wire.ErrCodePermission, "enrollment at login is not on for this user", "enroll at login not allowed")
 	}
-	if dl, _ := s.deadline(req); s.now.Before(dl) {
-		return s.refuse(wire.ErrCodePermission, "enrollment at login is only for users past their deadline; run `totpctl enroll`", "enroll at login not allowed")
+	if dl, _ := tx.deadline(req); tx.now.Before(dl) {
+		return tx.refuse(wire.ErrCodePermission, "enrollment at login is only for users past their deadline; run `totpctl enroll`", "enroll at login not allowed")
 	}
 	return nil
 }
 
 // enrollment reports the secret and Key URI to show the user.
-func (s *session) enrollment(secret []byte, p totp.Params) (*wire.Enrollment, error) {
-	issuer := s.cfg.EffectiveIssuer()
-	uri, err := totp.Key{Issuer: issuer, Account: s.acct.Name, Secret: secret, Params: p}.URI()
+func (tx *userTx) enrollment(secret []byte, p totp.Params) (*wire.Enrollment, error) {
+	issuer := tx.cfg.EffectiveIssuer()
+	uri, err := totp.Key{Issuer: issuer, Account: tx.acct.Name, Secret: secret, Params: p}.URI()
 	if err != nil {
 		return nil, fmt.Errorf("cannot build the otpauth URI (issuer %q): %w", issuer, err)
 	}
-	return &wire.Enrollment{User: s.acct.Name, Secret: totp.EncodeSecret(secret), URI: uri}, nil
+	return &wire.Enrollment{User: tx.acct.Name, Secret: totp.EncodeSecret(secret), URI: uri}, nil
 }
 
 // EnrollConfirm finishes a begun enrollment with confirm_codes consecutive
 // codes. The secret becomes active, the codes' steps count as used, and
 // a fresh set of recovery codes is returned once.
 func (e *Engine) EnrollConfirm(user string, codes []string, info Info, atLogin bool) *wire.Response {
-	s, unlock, refusal := e.begin(user, info)
+	tx, release, refusal := e.begin(user, info)
 	if refusal != nil {
 		return refusal
 	}
-	defer unlock()
+	defer release()
 	if atLogin {
-		if r := s.mayEnrollAtLogin(); r != nil {
+		if r := tx.mayEnrollAtLogin(); r != nil {
 			return r
 		}
 	}
-	pend := s.rec.Pending
-	if pend == nil || s.now.Sub(pend.CreatedAt) > PendingTTL || s.now.Before(pend.CreatedAt.Add(-time.Minute)) {
-		return s.refuse(wire.ErrCodeNoPending, "There is no enrollment waiting for codes (or it is older than an hour): start again with `totpctl enroll`.", "no pending enrollment")
+	pend := tx.rec.Pending
+	if pend == nil || tx.now.Sub(pend.CreatedAt) > PendingTTL || tx.now.Before(pend.CreatedAt.Add(-time.Minute)) {
+		return tx.refuse(wire.ErrCodeNoPending, "There is no enrollment waiting for codes (or it is older than an hour): start again with `totpctl enroll`.", "no pending enrollment")
 	}
-	want := s.cfg.Enroll.ConfirmCodes
+	want := tx.cfg.Enroll.ConfirmCodes
 	if len(codes) != want {
-		return s.refuse(wire.ErrCodeBadRequest, fmt.Sprintf("Enrollment needs %d consecutive codes from the app, got %d.", want, len(codes)), "wrong number of codes")
+		return tx.refuse(wire.ErrCodeBadRequest, fmt.Sprintf("Enrollment needs %d consecutive codes from the app, got %d.", want, len(codes)), "wrong number of codes")
 	}
 	p := totp.Params{Algorithm: totp.Algorithm(pend.Algorithm), Digits: pend.Digits, Period: time.Duration(pend.PeriodSec) * time.Second}
-	last, ok := consecutive(p, pend.Secret, codes, s.now, s.cfg.TOTP.Window)
+	last, ok := consecutive(p, pend.Secret, codes, tx.now, tx.cfg.TOTP.Window)
 	if !ok {
-		return s.refuse(wire.ErrCodeDenied, "Those codes do not match the new key. Check the app's clock, scan the QR code again and type the codes as they appear, one after another.", "confirm codes wrong")
+		return tx.refuse(wire.ErrCodeDenied, "Those codes do not match the new key. Check the app's clock, scan the QR code again and type the codes as they appear, one after another.", "confirm codes wrong")
 	}
-	s.rec.Secret, s.rec.Algorithm, s.rec.Digits, s.rec.PeriodSec = pend.Secret, pend.Algorithm, pend.Digits, pend.PeriodSec
-	s.rec.Pending = nil
-	s.rec.EnrolledAt = s.now
-	s.rec.LastStep = last
-	s.rec.DriftSteps = 0
-	s.succeed()
-	rc, err := s.newRecoveryCodes(s.cfg.Recovery.Codes)
+	tx.rec.Secret, tx.rec.Algorithm, tx.rec.Digits, tx.rec.PeriodSec = pend.Secret, pend.Algorithm, pend.Digits, pend.PeriodSec
+	tx.rec.Pending = nil
+	tx.rec.EnrolledAt = tx.now
+	tx.rec.LastStep = last
+	tx.rec.DriftSteps = 0
+	tx.succeed()
+	rc, err := tx.newRecoveryCodes(tx.cfg.Recovery.Codes)
 	if err != nil {
-		return s.refuse(wire.ErrCodeInternal, "cannot make recovery codes: "+err.Error(), "random failed")
+		return tx.refuse(wire.ErrCodeInternal, "cannot make recovery codes: "+err.Error(), "random failed")
 	}
-	if err := s.save(); err != nil {
-		return s.saveFailed()
+	if err := tx.save(); err != nil {
+		return tx.saveFailed()
 	}
-	return s.ok("ok", "enrolled", &wire.Response{Enrollment: &wire.Enrollment{User: s.acct.Name, RecoveryCodes: rc}})
+	return tx.ok("ok", "enrolled", &wire.Response{Enrollment: &wire.Enrollment{User: tx.acct.Name, RecoveryCodes: rc}})
 }
 
 // consecutive reports whether codes are the codes of consecutive steps,
@@ -146,36 +146,36 @@ func consecutive(p totp.Params, secret []byte, codes []string, now time.Time, wi
 // administrator to hand over; it replaces any existing one, and the whole
 // state of an earlier account of the same name (another uid).
 func (e *Engine) AdminEnroll(user string, info Info) *wire.Response {
-	s, unlock, refusal := e.beginFor(user, info, true)
+	tx, release, refusal := e.beginFor(user, info, true)
 	if refusal != nil {
 		return refusal
 	}
-	defer unlock()
-	p, err := totpParams(s.cfg.TOTP)
+	defer release()
+	p, err := totpParams(tx.cfg.TOTP)
 	if err != nil {
-		return s.refuse(wire.ErrCodeInternal, "totpd's [totp] settings are unusable: "+err.Error(), "bad totp config")
+		return tx.refuse(wire.ErrCodeInternal, "totpd's [totp] settings are unusable: "+err.Error(), "bad totp config")
 	}
 	secret, err := totp.GenerateSecret(totp.DefaultSecretSize)
 	if err != nil {
-		return s.refuse(wire.ErrCodeInternal, "cannot make a secret: "+err.Error(), "random failed")
+		return tx.refuse(wire.ErrCodeInternal, "cannot make a secret: "+err.Error(), "random failed")
 	}
-	en, err := s.enrollment(secret, p)
+	en, err := tx.enrollment(secret, p)
 	if err != nil {
-		return s.refuse(wire.ErrCodeInternal, err.Error(), "uri failed")
+		return tx.refuse(wire.ErrCodeInternal, err.Error(), "uri failed")
 	}
-	s.rec.Secret, s.rec.Algorithm, s.rec.Digits, s.rec.PeriodSec = secret, string(p.Algorithm), p.Digits, int(p.Period/time.Second)
-	s.rec.Pending = nil
-	s.rec.EnrolledAt = s.now
-	s.rec.LastStep = -1
-	s.rec.DriftSteps = 0
-	s.unlock()
-	if en.RecoveryCodes, err = s.newRecoveryCodes(s.cfg.Recovery.Codes); err != nil {
-		return s.refuse(wire.ErrCodeInternal, "cannot make recovery codes: "+err.Error(), "random failed")
+	tx.rec.Secret, tx.rec.Algorithm, tx.rec.Digits, tx.rec.PeriodSec = secret, string(p.Algorithm), p.Digits, int(p.Period/time.Second)
+	tx.rec.Pending = nil
+	tx.rec.EnrolledAt = tx.now
+	tx.rec.LastStep = -1
+	tx.rec.DriftSteps = 0
+	tx.clearLockout()
+	if en.RecoveryCodes, err = tx.newRecoveryCodes(tx.cfg.Recovery.Codes); err != nil {
+		return tx.refuse(wire.ErrCodeInternal, "cannot make recovery codes: "+err.Error(), "random failed")
 	}
-	if err := s.save(); err != nil {
-		return s.saveFailed()
+	if err := tx.save(); err != nil {
+		return tx.saveFailed()
 	}
-	return s.ok("ok", "enrolled by admin", &wire.Response{Enrollment: en})
+	return tx.ok("ok", "enrolled by admin", &wire.Response{Enrollment: en})
 }
 
 // totpParams reports the [totp] settings as parameters for new secrets.

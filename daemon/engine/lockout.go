@@ -14,60 +14,60 @@ import (
 
 // locked reports whether the user is locked now and until when (zero
 // time with true means until an admin unlocks).
-func (s *session) locked() (bool, time.Time) {
-	if s.rec.LockedForever {
+func (tx *userTx) locked() (bool, time.Time) {
+	if tx.rec.LockedForever {
 		return true, time.Time{}
 	}
-	if !s.rec.LockedUntil.IsZero() && s.now.Before(s.rec.LockedUntil) {
-		return true, s.rec.LockedUntil
+	if !tx.rec.LockedUntil.IsZero() && tx.now.Before(tx.rec.LockedUntil) {
+		return true, tx.rec.LockedUntil
 	}
 	return false, time.Time{}
 }
 
 // expireLock clears a timed lock that has run out, so the count restarts.
-func (s *session) expireLock() {
-	if !s.rec.LockedForever && !s.rec.LockedUntil.IsZero() && !s.now.Before(s.rec.LockedUntil) {
-		s.rec.LockedUntil = time.Time{}
-		s.rec.Failures = 0
+func (tx *userTx) expireLock() {
+	if !tx.rec.LockedForever && !tx.rec.LockedUntil.IsZero() && !tx.now.Before(tx.rec.LockedUntil) {
+		tx.rec.LockedUntil = time.Time{}
+		tx.rec.Failures = 0
 	}
 }
 
 // fail counts one failure and locks the user when it reaches max_failures.
 // It reports whether this failure locked the user.
-func (s *session) fail() bool {
-	s.expireLock()
-	s.rec.Failures++
-	if s.rec.Failures < s.cfg.Lockout.MaxFailures {
+func (tx *userTx) fail() bool {
+	tx.expireLock()
+	tx.rec.Failures++
+	if tx.rec.Failures < tx.cfg.Lockout.MaxFailures {
 		return false
 	}
-	if d := s.cfg.Lockout.Duration.D(); d == 0 {
-		s.rec.LockedForever = true
+	if d := tx.cfg.Lockout.Duration.D(); d == 0 {
+		tx.rec.LockedForever = true
 	} else {
-		s.rec.LockedUntil = s.now.Add(d)
+		tx.rec.LockedUntil = tx.now.Add(d)
 	}
 	return true
 }
 
 // succeed resets the failure count after an accepted code.
-func (s *session) succeed() {
-	s.rec.Failures = 0
-	s.rec.LockedUntil = time.Time{}
-	s.rec.LockedForever = false
-	s.rec.LastSuccess = s.now
+func (tx *userTx) succeed() {
+	tx.rec.Failures = 0
+	tx.rec.LockedUntil = time.Time{}
+	tx.rec.LockedForever = false
+	tx.rec.LastSuccess = tx.now
 }
 
-// unlock is the admin's reset.
-func (s *session) unlock() {
-	s.rec.Failures = 0
-	s.rec.LockedUntil = time.Time{}
-	s.rec.LockedForever = false
+// clearLockout is the admin's reset: the failure count and any lock go.
+func (tx *userTx) clearLockout() {
+	tx.rec.Failures = 0
+	tx.rec.LockedUntil = time.Time{}
+	tx.rec.LockedForever = false
 }
 
 // lockedMessage tells a locked-out person what happened and what to do.
-func (s *session) lockedMessage() string {
-	_, until := s.locked()
+func (tx *userTx) lockedMessage() string {
+	_, until := tx.locked()
 	if until.IsZero() {
-		return fmt.Sprintf("Too many wrong codes: the account %s is locked until an administrator runs: totpctl user unlock %s", s.acct.Name, s.acct.Name)
+		return fmt.Sprintf("Too many wrong codes: the account %s is locked until an administrator runs: totpctl user unlock %s", tx.acct.Name, tx.acct.Name)
 	}
-	return fmt.Sprintf("Too many wrong codes: the account %s is locked until %s (an administrator can run: totpctl user unlock %s)", s.acct.Name, formatDeadline(until), s.acct.Name)
+	return fmt.Sprintf("Too many wrong codes: the account %s is locked until %s (an administrator can run: totpctl user unlock %s)", tx.acct.Name, formatDeadline(until), tx.acct.Name)
 }

@@ -13,21 +13,21 @@ const (
 )
 
 // required reports whether the policy requires a second factor of the
-// session's user. This is the one place the policy is read:
+// transaction's user. This is the one place the policy is read:
 // a per-user override wins; then exempt users and groups; then
 // require = none | all | groups.
-func (s *session) required() (bool, error) {
-	switch s.rec.Override {
+func (tx *userTx) required() (bool, error) {
+	switch tx.rec.Override {
 	case OverrideExempt:
 		return false, nil
 	case OverrideRequire:
 		return true, nil
 	}
-	p := s.cfg.Policy
-	if slices.Contains(p.ExemptUsers, s.acct.Name) {
+	p := tx.cfg.Policy
+	if slices.Contains(p.ExemptUsers, tx.acct.Name) {
 		return false, nil
 	}
-	in, err := s.inAny(p.ExemptGroups)
+	in, err := tx.inAny(p.ExemptGroups)
 	if err != nil || in {
 		return false, err
 	}
@@ -35,14 +35,14 @@ func (s *session) required() (bool, error) {
 	case "all":
 		return true, nil
 	case "groups":
-		return s.inAny(p.Groups)
+		return tx.inAny(p.Groups)
 	}
 	return false, nil
 }
 
-func (s *session) inAny(groups []string) (bool, error) {
+func (tx *userTx) inAny(groups []string) (bool, error) {
 	for _, g := range groups {
-		in, err := s.e.accounts.InGroup(s.acct, g)
+		in, err := tx.e.accounts.InGroup(tx.acct, g)
 		if err != nil {
 			return false, fmt.Errorf("checking group %q: %w", g, err)
 		}
@@ -54,26 +54,26 @@ func (s *session) inAny(groups []string) (bool, error) {
 }
 
 // grace reports the grace period that applies to the user.
-func (s *session) grace() time.Duration {
-	if s.rec.Override == OverrideRequire && s.rec.OverrideGraceSet {
-		return time.Duration(s.rec.OverrideGraceSec) * time.Second
+func (tx *userTx) grace() time.Duration {
+	if tx.rec.Override == OverrideRequire && tx.rec.OverrideGraceSet {
+		return time.Duration(tx.rec.OverrideGraceSec) * time.Second
 	}
-	return s.cfg.Policy.GracePeriod.D()
+	return tx.cfg.Policy.GracePeriod.D()
 }
 
 // deadline reports when an unenrolled, required user must have enrolled,
 // recording "first seen required" when it is now. It reports whether the
 // record changed and needs saving.
-func (s *session) deadline(required bool) (time.Time, bool) {
+func (tx *userTx) deadline(required bool) (time.Time, bool) {
 	if !required {
 		return time.Time{}, false
 	}
 	changed := false
-	if s.rec.FirstRequired.IsZero() {
-		s.rec.FirstRequired = s.now
+	if tx.rec.FirstRequired.IsZero() {
+		tx.rec.FirstRequired = tx.now
 		changed = true
 	}
-	return s.rec.FirstRequired.Add(s.grace()), changed
+	return tx.rec.FirstRequired.Add(tx.grace()), changed
 }
 
 // formatDeadline renders a deadline for a message to a person.

@@ -30,35 +30,35 @@ const (
 )
 
 // params reports the TOTP parameters the user enrolled with.
-func (s *session) params() totp.Params {
+func (tx *userTx) params() totp.Params {
 	return totp.Params{
-		Algorithm: totp.Algorithm(s.rec.Algorithm),
-		Digits:    s.rec.Digits,
-		Period:    time.Duration(s.rec.PeriodSec) * time.Second,
+		Algorithm: totp.Algorithm(tx.rec.Algorithm),
+		Digits:    tx.rec.Digits,
+		Period:    time.Duration(tx.rec.PeriodSec) * time.Second,
 	}
 }
 
 // checkCode checks a code the user typed against the stored secret and
 // recovery codes, and applies an accepted one to the record (step used,
 // drift, recovery code spent). It does not count failures or save.
-func (s *session) checkCode(code string) outcome {
+func (tx *userTx) checkCode(code string) outcome {
 	if isRecoveryShape(code) {
-		if s.spendRecovery(code) {
+		if tx.spendRecovery(code) {
 			return outRecovery
 		}
 		return outMismatch
 	}
-	p := s.params()
-	res, err := p.Validate(s.rec.Secret, code, s.now, totp.ValidateOptions{
-		Window:   s.cfg.TOTP.Window,
-		Drift:    s.rec.DriftSteps,
+	p := tx.params()
+	res, err := p.Validate(tx.rec.Secret, code, tx.now, totp.ValidateOptions{
+		Window:   tx.cfg.TOTP.Window,
+		Drift:    tx.rec.DriftSteps,
 		MaxDrift: MaxDriftSteps,
-		LastStep: s.rec.LastStep,
+		LastStep: tx.rec.LastStep,
 	})
 	switch {
 	case err == nil:
-		s.rec.LastStep = res.Step
-		s.rec.DriftSteps = clampDrift(res.Drift)
+		tx.rec.LastStep = res.Step
+		tx.rec.DriftSteps = clampDrift(res.Drift)
 		return outTOTP
 	case errors.Is(err, totp.ErrFormat):
 		return outFormat
@@ -112,10 +112,10 @@ func hashRecovery(user, code string) string {
 
 // spendRecovery removes a matching unused recovery code. Every stored
 // hash is compared, in constant time, whether or not one matched.
-func (s *session) spendRecovery(code string) bool {
-	want := []byte(hashRecovery(s.acct.Name, code))
+func (tx *userTx) spendRecovery(code string) bool {
+	want := []byte(hashRecovery(tx.acct.Name, code))
 	hit := -1
-	for i, h := range s.rec.RecoveryHashes {
+	for i, h := range tx.rec.RecoveryHashes {
 		if subtle.ConstantTimeCompare(want, []byte(h)) == 1 {
 			hit = i
 		}
@@ -123,13 +123,13 @@ func (s *session) spendRecovery(code string) bool {
 	if hit < 0 {
 		return false
 	}
-	s.rec.RecoveryHashes = append(s.rec.RecoveryHashes[:hit:hit], s.rec.RecoveryHashes[hit+1:]...)
+	tx.rec.RecoveryHashes = append(tx.rec.RecoveryHashes[:hit:hit], tx.rec.RecoveryHashes[hit+1:]...)
 	return true
 }
 
 // newRecoveryCodes makes n recovery codes, stores their hashes in the
 // record (voiding older ones) and reports the codes to show once.
-func (s *session) newRecoveryCodes(n int) ([]string, error) {
+func (tx *userTx) newRecoveryCodes(n int) ([]string, error) {
 	codes := make([]string, 0, n)
 	hashes := make([]string, 0, n)
 	for range n {
@@ -143,8 +143,8 @@ func (s *session) newRecoveryCodes(n int) ([]string, error) {
 		}
 		c := string(b[:5]) + "-" + string(b[5:])
 		codes = append(codes, c)
-		hashes = append(hashes, hashRecovery(s.acct.Name, c))
+		hashes = append(hashes, hashRecovery(tx.acct.Name, c))
 	}
-	s.rec.RecoveryHashes = hashes
+	tx.rec.RecoveryHashes = hashes
 	return codes, nil
 }

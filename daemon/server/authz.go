@@ -12,34 +12,17 @@ import (
 //   - login ops about user U: uid 0, or U itself (screen lockers run as the user);
 //   - self ops: the caller, about itself (the request's user is ignored unless it names someone else, which is refused);
 //   - admin ops: uid 0, or a member of admin_group.
-
-type class int
-
-const (
-	classLogin class = iota
-	classSelf
-	classAdmin
-)
-
-var opClass = map[wire.Op]class{
-	wire.OpLoginQuery: classLogin, wire.OpLoginVerify: classLogin,
-	wire.OpLoginEnrollBegin: classLogin, wire.OpLoginEnrollConfirm: classLogin,
-	wire.OpEnrollBegin: classSelf, wire.OpEnrollConfirm: classSelf, wire.OpStatus: classSelf,
-	wire.OpDisable: classSelf, wire.OpRecoveryCodes: classSelf,
-	wire.OpUsers: classAdmin, wire.OpUserShow: classAdmin, wire.OpUserEnroll: classAdmin,
-	wire.OpUserDisable: classAdmin, wire.OpUserUnlock: classAdmin, wire.OpUserCheck: classAdmin,
-	wire.OpUserRequire: classAdmin, wire.OpUserExempt: classAdmin,
-}
+// Which op is of which class is the ops table's (ops.go).
 
 // authorize reports the user the request is about, or a refusal.
 // caller is the peer's account as looked up by uid (callerErr when it has none).
 func authorize(e *engine.Engine, p Peer, caller engine.Account, callerErr error, req *wire.Request) (string, *wire.Error) {
-	cls, ok := opClass[req.Op]
+	spec, ok := ops[req.Op]
 	if !ok {
 		return "", &wire.Error{Code: wire.ErrCodeBadRequest, Message: fmt.Sprintf("unknown operation %q", req.Op)}
 	}
 	accts := e.Accounts()
-	switch cls {
+	switch spec.class {
 	case classLogin:
 		if p.UID == 0 {
 			return req.User, nil

@@ -54,7 +54,7 @@ type admission struct {
 	waiters  int           // root connections waiting for a slot
 }
 
-// newAdmission reports an admission for a cap of max connections.
+// newAdmission returns an admission for a cap of max connections.
 func newAdmission(max int) *admission {
 	reserve := min(RootReserve, max/2)
 	return &admission{

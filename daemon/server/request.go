@@ -6,6 +6,7 @@ import (
 
 	"github.com/totpd/totpd/daemon/audit"
 	"github.com/totpd/totpd/daemon/engine"
+	"github.com/totpd/totpd/daemon/names"
 	"github.com/totpd/totpd/daemon/wire"
 )
 
@@ -25,14 +26,15 @@ func (s *Server) answer(p Peer, who caller, body []byte) *wire.Response {
 		return errResp(wire.ErrCodeBadRequest, "bad request: "+err.Error())
 	}
 	if werr, reason := checkRequest(&req); werr != nil {
-		// Audited with nothing the request sent but a known op and a
-		// valid user name: the over-long or malformed value is what must
-		// not reach the log.
-		ev := audit.Event{Op: auditOp(req.Op), Caller: who.name, Result: "denied", Reason: reason}
-		if engine.CheckName(req.User) == nil {
-			ev.User = req.User
+		// Audited with what of the request is within its bounds (the op
+		// when it is known, the user name when it is valid, the service,
+		// rhost and tty each within wire.MaxField): the over-long or
+		// malformed value is what must not reach the log.
+		user := ""
+		if names.Check(req.User) == nil {
+			user = req.User
 		}
-		s.audit(ev)
+		s.audit(requestInfo(p, who, &req).Event(user, "denied", reason))
 		return &wire.Response{Error: werr}
 	}
 	return s.dispatch(p, who, &req)
@@ -48,7 +50,7 @@ func versionMessage(ve *wire.VersionError) string {
 
 // checkRequest reports a refusal (and its audit reason) for a request
 // with a free-text field over wire.MaxField or a user name that
-// engine.CheckName refuses; nil when the request may be used. It is the
+// names.Check refuses; nil when the request may be used. It is the
 // one place the server checks a request's values.
 func checkRequest(req *wire.Request) (*wire.Error, string) {
 	if err := req.Validate(); err != nil {
@@ -60,17 +62,11 @@ func checkRequest(req *wire.Request) (*wire.Error, string) {
 		return &wire.Error{Code: wire.ErrCodeBadRequest, Message: "bad request: " + err.Error()}, reason
 	}
 	if req.User != "" {
-		if err := engine.CheckName(req.User); err != nil {
+		if err := names.Check(req.User); err != nil {
 			return &wire.Error{Code: wire.ErrCodeBadRequest, Message: "bad request: " + err.Error()}, "bad name"
 		}
 	}
 	return nil, ""
-}
-
-// knownOp reports whether op is one of the protocol's operations.
-func knownOp(op wire.Op) bool {
-	_, ok := opClass[op]
-	return ok
 }
 
 // auditOp reports op for the audit log: itself when it is known, else
@@ -82,12 +78,35 @@ func auditOp(op wire.Op) string {
 	return "unknown"
 }
 
+// requestInfo describes req from peer p, whose account is who, for the
+// engine and the audit log (engine.Info.Event): the op as auditOp
+// reports it, the caller's name, and the login's service, rhost and tty,
+// each left out when it is over wire.MaxField. It is the one description
+// of a request, for the refusals of answer and dispatch as for the
+// engine's decisions.
+func requestInfo(p Peer, who caller, req *wire.Request) engine.Info {
+	info := engine.Info{
+		Op: wire.Op(auditOp(req.Op)), Caller: who.name,
+		Service: bounded(req.Service), RHost: bounded(req.RHost), TTY: bounded(req.TTY),
+	}
+	info.ClaimedBy = claimedBy(p, info)
+	return info
+}
+
+// bounded reports v, or "" when it is over wire.MaxField.
+func bounded(v string) string {
+	if len(v) > wire.MaxField {
+		return ""
+	}
+	return v
+}
+
 // claimedBy reports "uid N" when a caller other than root sent the
 // login's service, rhost or tty (a screen locker running as the user):
 // the audit marks them as that caller's claim. Root's (sshd, login, su)
 // are taken as said, and "" means nothing to mark.
-func claimedBy(p Peer, req *wire.Request) string {
-	if p.UID == 0 || req.Service == "" && req.RHost == "" && req.TTY == "" {
+func claimedBy(p Peer, info engine.Info) string {
+	if p.UID == 0 || info.Service == "" && info.RHost == "" && info.TTY == "" {
 		return ""
 	}
 	return fmt.Sprintf("uid %d", p.UID)

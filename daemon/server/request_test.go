@@ -2,8 +2,14 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,7 +21,7 @@ import (
 	"github.com/totpd/totpd/daemon/wire"
 )
 
-// newTestServer reports a server over an empty store whose engine and
+// newTestServer returns a server over an empty store whose engine and
 // connection-level refusals both audit to log.
 func newTestServer(log audit.Logger) *Server {
 	e := engine.New(config.Default(), nostore{}, engine.Options{
@@ -174,4 +180,104 @@ func TestAnswerClaimedBy(t *testing.T) {
 // ask is answer with the caller looked up as the server does per connection.
 func (s *Server) ask(p Peer, body []byte) *wire.Response {
 	return s.answer(p, identify(s.Engine, p.UID), body)
+}
+
+// TestAnswerRefusalCarriesLogin: a request refused before dispatch (a bad
+// name, a field over its bound) is audited with the login's service,
+// rhost and tty as the engine's lines are (the one Info.Event), leaving
+// out only what is over its bound.
+func TestAnswerRefusalCarriesLogin(t *testing.T) {
+	rec := &audit.Recorder{}
+	s := newTestServer(rec)
+	bad := wire.Request{Version: wire.Version, Op: wire.OpLoginQuery, User: "Domain Admins@x", Service: "sshd", RHost: "192.0.2.1", TTY: "ssh"}
+	resp := s.ask(Peer{UID: 1001}, body(t, bad))
+	require.NotNil(t, resp.Error)
+	require.Equal(t, wire.ErrCodeBadRequest, resp.Error.Code)
+	require.Contains(t, resp.Error.Message, "contains a space")
+
+	long := wire.Request{Version: wire.Version, Op: wire.OpLoginVerify, User: "alice", Code: strings.Repeat("1", 5000), Service: "sshd", RHost: "192.0.2.1", TTY: strings.Repeat("t", 5000)}
+	resp = s.ask(Peer{UID: 0}, body(t, long))
+	require.NotNil(t, resp.Error)
+
+	ev := rec.Snapshot()
+	require.Len(t, ev, 2)
+	require.Equal(t, audit.Event{Op: "login.query", Caller: "alice", Service: "sshd", RHost: "192.0.2.1", TTY: "ssh", ClaimedBy: "uid 1001",
+		Result: "denied", Reason: "bad name"}, ev[0], "the bad name is left out, the login is not")
+	require.Equal(t, audit.Event{Op: "login.verify", User: "alice", Caller: "root", Service: "sshd", RHost: "192.0.2.1",
+		Result: "denied", Reason: "bad request: code over 256 bytes"}, ev[1], "the over-long tty and code are left out")
+}
+
+// TestOpsTable: every operation of the protocol has a class and a
+// handler, and dispatch reaches it (root may call every op; none answers
+// "unknown operation"); an op outside the table is refused and audited
+// as "unknown".
+func TestOpsTable(t *testing.T) {
+	all := []wire.Op{
+		wire.OpLoginQuery, wire.OpLoginVerify, wire.OpLoginEnrollBegin, wire.OpLoginEnrollConfirm,
+		wire.OpEnrollBegin, wire.OpEnrollConfirm, wire.OpStatus, wire.OpDisable, wire.OpRecoveryCodes,
+		wire.OpUsers, wire.OpUserShow, wire.OpUserEnroll, wire.OpUserDisable, wire.OpUserUnlock,
+		wire.OpUserCheck, wire.OpUserRequire, wire.OpUserExempt,
+	}
+	self := map[wire.Op]bool{wire.OpEnrollBegin: true, wire.OpEnrollConfirm: true, wire.OpStatus: true, wire.OpDisable: true, wire.OpRecoveryCodes: true}
+	require.Len(t, ops, len(all), "the table has exactly the protocol's ops")
+	rec := &audit.Recorder{}
+	s := newTestServer(rec)
+	for _, op := range all {
+		spec, ok := ops[op]
+		require.True(t, ok, "%s is in the table", op)
+		require.NotNil(t, spec.handle, op)
+		require.True(t, knownOp(op))
+		req := wire.Request{Version: wire.Version, Op: op, User: "alice", Code: "123456", Codes: []string{"123456"}}
+		if self[op] {
+			req.User = "" // about the caller itself
+		}
+		root := identify(s.Engine, 0)
+		_, werr := authorize(s.Engine, Peer{UID: 0}, root.acct, root.err, &req)
+		require.Nil(t, werr, "root may call %s", op)
+		rec.Events = nil
+		resp := s.ask(Peer{UID: 0}, body(t, req))
+		if resp.Error != nil {
+			require.NotContains(t, resp.Error.Message, "unknown operation", op)
+		}
+		for _, e := range rec.Snapshot() {
+			require.Equal(t, string(op), e.Op, "audited as itself")
+		}
+	}
+	rec.Events = nil
+	resp := s.ask(Peer{UID: 0}, body(t, wire.Request{Version: wire.Version, Op: "admin.nonsense", User: "alice"}))
+	require.Equal(t, wire.ErrCodeBadRequest, resp.Error.Code)
+	require.False(t, knownOp("admin.nonsense"))
+	ev := rec.Snapshot()
+	require.Len(t, ev, 1)
+	require.Equal(t, "unknown", ev[0].Op)
+	require.Equal(t, "unknown operation", ev[0].Reason)
+}
+
+// TestServerLogf: the server's notices go to its Logf, not to os.Stderr.
+func TestServerLogf(t *testing.T) {
+	var mu sync.Mutex
+	var lines []string
+	s := newTestServer(&audit.Recorder{})
+	s.Logf = func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		lines = append(lines, fmt.Sprintf(format, args...))
+	}
+	s.Peer = func(net.Conn) (Peer, error) { return Peer{}, errors.New("no credentials") }
+	ln, err := net.Listen("unix", filepath.Join(t.TempDir(), "s"))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, ln) }()
+	c, err := net.Dial("unix", ln.Addr().String())
+	require.NoError(t, err)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err = c.Read(make([]byte, 1))
+	require.Error(t, err, "the connection is closed unanswered")
+	c.Close()
+	cancel()
+	require.NoError(t, <-done)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, []string{"refusing a connection whose peer is unknown: no credentials"}, lines)
 }

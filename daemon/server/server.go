@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -46,6 +45,10 @@ type Server struct {
 	ReadTimeout  time.Duration
 	WriteTimeout time.Duration
 	Audit        audit.Logger // for connection-level refusals; nil: none
+	// Logf receives notices for the administrator (a peer that cannot be
+	// identified, an answer that cannot be written), as engine.Options.Logf;
+	// nil: the Engine's.
+	Logf func(format string, args ...any)
 
 	wg sync.WaitGroup
 }
@@ -81,7 +84,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		}
 		p, err := peer(c)
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "totpd: refusing a connection whose peer is unknown: %v\n", err)
+			s.logf("refusing a connection whose peer is unknown: %v", err)
 			c.Close()
 			continue
 		}
@@ -208,7 +211,7 @@ func (s *Server) handle(ctx context.Context, c net.Conn, p Peer, who caller) {
 	c.SetWriteDeadline(time.Now().Add(wt))
 	resp.Version = wire.Version
 	if err := wire.WriteJSON(c, resp); err != nil && !hungUp(err) {
-		fmt.Fprintf(os.Stderr, "totpd: answering uid %d: %v\n", p.UID, err)
+		s.logf("answering uid %d: %v", p.UID, err)
 	}
 }
 
@@ -222,56 +225,27 @@ func errResp(code, msg string) *wire.Response {
 	return &wire.Response{Version: wire.Version, Error: &wire.Error{Code: code, Message: msg}}
 }
 
+// logf writes a notice with Logf, or the Engine's when there is none.
+func (s *Server) logf(format string, args ...any) {
+	if s.Logf != nil {
+		s.Logf(format, args...)
+		return
+	}
+	s.Engine.Logf(format, args...)
+}
+
 // dispatch checks the caller, then hands the request (decoded and
-// checked by answer) to the engine.
+// checked by answer) to the engine method the ops table names.
 func (s *Server) dispatch(p Peer, who caller, req *wire.Request) *wire.Response {
-	e := s.Engine
-	info := engine.Info{Op: req.Op, Caller: who.name, Service: req.Service, RHost: req.RHost, TTY: req.TTY, ClaimedBy: claimedBy(p, req)}
-	user, werr := authorize(e, p, who.acct, who.err, req)
+	info := requestInfo(p, who, req)
+	user, werr := authorize(s.Engine, p, who.acct, who.err, req)
 	if werr != nil {
 		reason := "not permitted: " + werr.Code
 		if !knownOp(req.Op) {
 			reason = "unknown operation"
 		}
-		s.audit(audit.Event{Op: auditOp(req.Op), User: req.User, Caller: info.Caller, Result: "denied", Reason: reason,
-			Service: req.Service, RHost: req.RHost, TTY: req.TTY, ClaimedBy: info.ClaimedBy})
+		s.audit(info.Event(req.User, "denied", reason))
 		return &wire.Response{Error: werr}
 	}
-	switch req.Op {
-	case wire.OpLoginQuery:
-		return e.LoginQuery(user, info)
-	case wire.OpLoginVerify:
-		return e.LoginVerify(user, req.Code, info)
-	case wire.OpLoginEnrollBegin:
-		return e.EnrollBegin(user, info, true)
-	case wire.OpLoginEnrollConfirm:
-		return e.EnrollConfirm(user, req.Codes, info, true)
-	case wire.OpEnrollBegin:
-		return e.EnrollBegin(user, info, false)
-	case wire.OpEnrollConfirm:
-		return e.EnrollConfirm(user, req.Codes, info, false)
-	case wire.OpStatus:
-		return e.Status(user, info)
-	case wire.OpDisable:
-		return e.Disable(user, req.Code, info)
-	case wire.OpRecoveryCodes:
-		return e.RecoveryCodes(user, req.Code, info)
-	case wire.OpUsers:
-		return e.Users(info)
-	case wire.OpUserShow:
-		return e.Show(user, info)
-	case wire.OpUserEnroll:
-		return e.AdminEnroll(user, info)
-	case wire.OpUserDisable:
-		return e.AdminDisable(user, info)
-	case wire.OpUserUnlock:
-		return e.Unlock(user, info)
-	case wire.OpUserCheck:
-		return e.Check(user, req.Code, info)
-	case wire.OpUserRequire:
-		return e.Require(user, req.Grace, info)
-	case wire.OpUserExempt:
-		return e.Exempt(user, info)
-	}
-	return errResp(wire.ErrCodeBadRequest, fmt.Sprintf("unknown operation %q", req.Op))
+	return ops[req.Op].handle(s.Engine, user, req, info)
 }

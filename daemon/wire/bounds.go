@@ -22,7 +22,7 @@ func (e *FieldError) Error() string {
 
 // Validate reports a *FieldError for the first string field of r longer
 // than MaxField, or nil. The user name is not bounded here: names have
-// a stricter rule of their own (engine.CheckName, the one name check),
+// a stricter rule of their own (names.Check, the one name rule),
 // which the server applies next to this.
 func (r *Request) Validate() error {
 	for _, f := range []struct {

@@ -3,7 +3,9 @@ package wire
 import "time"
 
 // Op names an operation. The daemon decides who may call each one from
-// the caller's SO_PEERCRED uid, never from anything in the request.
+// the caller's SO_PEERCRED uid, never from anything in the request; the
+// daemon's table of operations (package server, ops) says who may call
+// each and what answers it. The groups below say the same, for clients.
 type Op string
 
 // Operations for the PAM module (uid 0, or the user itself).
@@ -42,7 +44,7 @@ const (
 
 // Request is the body of every message a client sends. Its free-text
 // fields are bounded (Validate, MaxField) and its user name checked
-// (engine.CheckName) before the daemon uses or audits any of them.
+// (names.Check) before the daemon uses or audits any of them.
 type Request struct {
 	Version int    `json:"v"`
 	Op      Op     `json:"op"`

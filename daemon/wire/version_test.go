@@ -96,7 +96,7 @@ func TestValidateBounds(t *testing.T) {
 
 // TestValidateCoversEveryField fails when a string field is added to
 // Request without a bound: each one over MaxField must be refused (User
-// has its own, stricter check: engine.CheckName).
+// has its own, stricter check: names.Check).
 func TestValidateCoversEveryField(t *testing.T) {
 	long := strings.Repeat("a", MaxField+1)
 	rt := reflect.TypeOf(Request{})

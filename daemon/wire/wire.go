@@ -21,6 +21,12 @@ import (
 // Version is the protocol version this package speaks.
 const Version = 1
 
+// DefaultSocket is where the protocol is spoken unless configured
+// otherwise: the path totpd.socket listens on, the daemon's default
+// socket (config.Default) and the one its clients dial
+// (client.DefaultSocket).
+const DefaultSocket = "/run/totpd/totpd.sock"
+
 // MaxFrame is the hard cap on a frame body. The largest legitimate
 // message is a user list for an admin; 1 MiB holds thousands of rows
 // while keeping a hostile peer from making the daemon allocate much.

@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/totpd/totpd/daemon"
+	"github.com/totpd/totpd/daemon/config"
 	"github.com/totpd/totpd/daemon/version"
 )
 
@@ -27,7 +28,7 @@ func main() {
 		debug.SetMemoryLimit(memoryLimit)
 	}
 	fs := flag.NewFlagSet("totpd", flag.ContinueOnError)
-	cfg := fs.String("config", "", "configuration file (default "+daemon.DefaultConfig+")")
+	cfg := fs.String("config", "", "configuration file (default "+config.DefaultPath+")")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
