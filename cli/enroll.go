@@ -4,11 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
-	"strconv"
 	"strings"
 
-	"github.com/totpd/totpd/cli/qrterm"
+	"github.com/totpd/totpd/daemon/enrolltext"
+	"github.com/totpd/totpd/daemon/qrterm"
 	"github.com/totpd/totpd/daemon/wire"
 	"github.com/totpd/totpd/totp"
 )
@@ -40,40 +39,6 @@ type okJSON struct {
 	OK bool `json:"ok"`
 }
 
-// uriInfo is what a person adding a key by hand needs from its URI.
-type uriInfo struct {
-	account   string
-	algorithm string
-	digits    int
-	period    int
-}
-
-// parseOTPAuth reads the label and parameters of an otpauth://totp/ URI,
-// with the Key URI format's defaults for missing parameters.
-func parseOTPAuth(uri string) (uriInfo, bool) {
-	u, err := url.Parse(uri)
-	if err != nil || u.Scheme != "otpauth" || u.Host != "totp" {
-		return uriInfo{}, false
-	}
-	q := u.Query()
-	info := uriInfo{
-		account:   strings.TrimPrefix(u.Path, "/"),
-		algorithm: "SHA1",
-		digits:    6,
-		period:    30,
-	}
-	if a := q.Get("algorithm"); a != "" {
-		info.algorithm = strings.ToUpper(a)
-	}
-	if d, err := strconv.Atoi(q.Get("digits")); err == nil && d > 0 {
-		info.digits = d
-	}
-	if p, err := strconv.Atoi(q.Get("period")); err == nil && p > 0 {
-		info.period = p
-	}
-	return info, true
-}
-
 func confirmCount(enr *wire.Enrollment) int {
 	if enr.ConfirmCodes < 1 {
 		return 1
@@ -81,43 +46,31 @@ func confirmCount(enr *wire.Enrollment) int {
 	return enr.ConfirmCodes
 }
 
-// printEnrollment shows a key to add to an app: QR code, key, URI.
+// printEnrollment shows a key to add to an app: the QR code drawn in
+// style (qrterm.None draws none), then the account, key and URI, as
+// enrolltext.Terminal lays them out.
 func printEnrollment(w io.Writer, enr *wire.Enrollment, style string) error {
-	if style != qrterm.None {
-		fmt.Fprintln(w, "Scan this QR code with your authenticator app:")
-		fmt.Fprintln(w)
-		if err := qrterm.Render(w, enr.URI, style); err != nil {
-			return err
-		}
-		fmt.Fprintln(w)
-		fmt.Fprintln(w, "Or add the account by hand:")
-	} else {
-		fmt.Fprintln(w, "Add this account to your authenticator app:")
+	var qr strings.Builder
+	if err := qrterm.Render(&qr, enr.URI, style); err != nil {
+		return err
 	}
-	if info, ok := parseOTPAuth(enr.URI); ok {
-		if info.account != "" {
-			fmt.Fprintf(w, "  Account: %s\n", info.account)
-		}
-		fmt.Fprintf(w, "  Key:     %s\n", totp.GroupSecret(enr.Secret))
-		fmt.Fprintf(w, "  Type:    time-based (TOTP), %s, %d digits, every %d seconds\n",
-			info.algorithm, info.digits, info.period)
-	} else {
-		fmt.Fprintf(w, "  Key:     %s\n", totp.GroupSecret(enr.Secret))
-	}
-	fmt.Fprintf(w, "  URI:     %s\n", enr.URI)
-	return nil
+	_, err := io.WriteString(w, enrolltext.Terminal(enr.Secret, enr.URI, qr.String()))
+	return err
 }
 
 // printRecoveryCodes shows recovery codes once, with what to do with them.
 func printRecoveryCodes(w io.Writer, codes []string) {
-	fmt.Fprintln(w, "Recovery codes: each one works once, in place of a code, if you lose your phone.")
-	fmt.Fprintln(w)
-	for _, c := range codes {
-		fmt.Fprintf(w, "    %s\n", c)
+	io.WriteString(w, enrolltext.RecoveryTerminal(codes))
+}
+
+// uriDigits reports the number of digits of the codes for a Key URI, or 0
+// when the URI cannot be read.
+func uriDigits(uri string) int {
+	k, err := totp.ParseURI(uri)
+	if err != nil {
+		return 0
 	}
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Store them safely now, in a password manager or on paper, away from the")
-	fmt.Fprintln(w, "phone. They will not be shown again; 'totpctl recovery-codes' makes a new set.")
+	return k.Params.Digits
 }
 
 // splitCodes reads the codes of one line: "123456 654321" is two codes
@@ -172,10 +125,7 @@ func runEnrollWizard(c *cmdCtx, _ []string) error {
 	if err := printEnrollment(w, enr, c.o.qr); err != nil {
 		return err
 	}
-	digits := 0
-	if info, ok := parseOTPAuth(enr.URI); ok {
-		digits = info.digits
-	}
+	digits := uriDigits(enr.URI)
 	n := confirmCount(enr)
 	fmt.Fprintln(w)
 	if n == 1 {

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"github.com/totpd/totpd/cli/qrterm"
+	"github.com/totpd/totpd/daemon/qrterm"
 	"github.com/totpd/totpd/daemon/wire"
 )
 
@@ -80,7 +80,7 @@ func TestEnrollWizardRetry(t *testing.T) {
 }
 
 // TestUserEnrollPNG checks that --qr-png writes the enrollment's QR code
-// as qrterm.WritePNG draws it (cli/qrterm checks that such a file scans,
+// as qrterm.WritePNG draws it (daemon/qrterm checks that such a file scans,
 // is mode 0600 and is replaced atomically).
 func TestUserEnrollPNG(t *testing.T) {
 	want := filepath.Join(t.TempDir(), "want.png")

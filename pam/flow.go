@@ -7,10 +7,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/totpd/totpd/cli/qrterm"
 	"github.com/totpd/totpd/daemon/client"
+	"github.com/totpd/totpd/daemon/enrolltext"
+	"github.com/totpd/totpd/daemon/qrterm"
 	"github.com/totpd/totpd/daemon/wire"
-	"github.com/totpd/totpd/totp"
 )
 
 // maxConfirmCodes bounds how many codes an enrollment may ask for; the
@@ -139,13 +139,7 @@ func (f *flow) enroll() int {
 	f.logf(logInfo, "user %q enrolled at login", f.user)
 	f.show(resp.Messages)
 	if resp.Enrollment != nil && len(resp.Enrollment.RecoveryCodes) > 0 {
-		var b strings.Builder
-		b.WriteString("Recovery codes: write these down now, they are not shown again.\n" +
-			"Each one works once in place of a code if you lose your phone.\n")
-		for _, c := range resp.Enrollment.RecoveryCodes {
-			b.WriteString("  " + c + "\n")
-		}
-		f.h.Message(strings.TrimSuffix(b.String(), "\n"), false)
+		f.h.Message(enrolltext.RecoveryConversation(resp.Enrollment.RecoveryCodes), false)
 		// A question makes every host show the codes now: sshd, for one,
 		// would otherwise keep messages for after the login, or drop them.
 		// The daemon has said yes already, so the answer does not matter.
@@ -155,20 +149,14 @@ func (f *flow) enroll() int {
 }
 
 // enrollmentText is what a person needs to add the secret to an app: the
-// QR code (when it fits qrterm.Width columns), the key to type, and the URI.
+// QR code (when it fits qrterm.Width columns), the key to type, and the
+// URI, as enrolltext.Conversation lays them out.
 func enrollmentText(e *wire.Enrollment) string {
-	var b strings.Builder
-	if qr, err := qrterm.Fit(e.URI); err == nil && qr != "" {
-		b.WriteString("Scan this QR code with your authenticator app:\n")
-		b.WriteString(qr)
-		b.WriteString("or type this key: ")
-	} else {
-		b.WriteString("Add this key to your authenticator app: ")
+	qr, err := qrterm.Fit(e.URI)
+	if err != nil {
+		qr = ""
 	}
-	b.WriteString(totp.GroupSecret(e.Secret))
-	// The URI may be wider than the terminal; it stays whole, for copying.
-	b.WriteString("\nKey URI (for apps that take one):\n" + e.URI)
-	return b.String()
+	return enrolltext.Conversation(e.Secret, e.URI, qr)
 }
 
 // call sends one request about the user. It reports the response, or nil

@@ -10,7 +10,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/totpd/totpd/cli/qrterm"
+	"github.com/totpd/totpd/daemon/qrterm"
 	"github.com/totpd/totpd/daemon/wire"
 	"github.com/totpd/totpd/totp"
 )

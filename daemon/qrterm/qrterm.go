@@ -1,6 +1,8 @@
 // Package qrterm draws QR codes for a terminal, as UTF-8 half blocks or
 // ANSI colours, and writes them as PNG files. totpctl and the PAM module
-// both show enrollment QR codes with it.
+// both show enrollment QR codes with it. It is the only package that links
+// the QR encoder, and package enrolltext takes a code already drawn, so a
+// client can show an enrollment without linking this one.
 package qrterm
 
 import (
