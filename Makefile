@@ -123,7 +123,7 @@ crash-test: build
 		grep -E 'kills in|seed|Error|FAIL|^ok|^---' $(BUILD)/crash-test.log; \
 		echo "full log: $(BUILD)/crash-test.log"; exit $$rc
 
-# bench measures PRODUCT.md §5 side by side with its anchors in one run
+# bench measures ARCHITECTURE.md, "Numbers" side by side with its anchors in one run
 # (daemon, PAM and sshd rows need root) and prints ratios; it asserts nothing.
 bench: deps build
 	$(GO) test -run '^$$' -bench . -benchmem ./totp/

@@ -17,7 +17,7 @@ import (
 	"github.com/totpd/totpd/daemon/wire"
 )
 
-// Exit statuses (PRODUCT.md §3).
+// Exit statuses (totpctl(1)).
 const (
 	exitOK          = 0
 	exitFailed      = 1

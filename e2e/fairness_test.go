@@ -14,7 +14,7 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-// TestFairnessFlood is PRODUCT.md §2's fairness rule against a real
+// TestFairnessFlood is the fairness rule (ARCHITECTURE.md) against a real
 // hostile user: mallory (no privileges) holds and re-opens 3,000
 // connections to the daemon's socket, half idle and half trickling a
 // byte every 500 ms, for 20 s. Meanwhile root runs 20 pamtester logins

@@ -1,6 +1,6 @@
 // Package e2e is the end-to-end suite of totpd: it builds the real
 // daemon and CLI, runs them against real users and groups made with
-// useradd and groupadd, and checks the contract of PRODUCT.md §2, §3 and
+// useradd and groupadd, and checks the contract of ARCHITECTURE.md (the daemon's rules), totpctl(1) and
 // §6 from the outside. It needs root (it creates accounts and runs
 // commands as them): without root the tests skip, or fail when CI=true.
 //

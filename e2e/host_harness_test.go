@@ -1,6 +1,6 @@
 package e2e
 
-// The host matrix of PRODUCT.md §4: pam_totpd.so inside the real programs
+// The host matrix of ARCHITECTURE.md, "The host matrix": pam_totpd.so inside the real programs
 // that load it (pamtester, sshd, su, sudo, login), talking to the real
 // daemon. This file holds the helpers those tests share; every name
 // starts with "host" to stay clear of the rest of the suite.

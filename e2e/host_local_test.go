@@ -1,6 +1,6 @@
 package e2e
 
-// Host 3 of PRODUCT.md §4: su from a non-root user, sudo, and login on a
+// Host 3 of ARCHITECTURE.md, "The host matrix": su from a non-root user, sudo, and login on a
 // pseudo-terminal, each with its shipped contrib/pam.d file. Their PAM
 // service names are fixed, so each runs in a private mount namespace
 // where the test's stack is bind-mounted over /etc/pam.d/<service> (and

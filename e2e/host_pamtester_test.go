@@ -1,6 +1,6 @@
 package e2e
 
-// Host 1 of PRODUCT.md §4: pamtester, against the real daemon.
+// Host 1 of ARCHITECTURE.md, "The host matrix": pamtester, against the real daemon.
 
 import (
 	"encoding/binary"

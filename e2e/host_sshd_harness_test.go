@@ -1,7 +1,7 @@
 package e2e
 
 // An OpenSSH sshd of the test's own, and a real SSH client
-// (golang.org/x/crypto/ssh), for host 2 of PRODUCT.md §4.
+// (golang.org/x/crypto/ssh), for host 2 of ARCHITECTURE.md, "The host matrix".
 
 import (
 	"crypto/ed25519"

@@ -1,6 +1,6 @@
 package e2e
 
-// Host 2 of PRODUCT.md §4: OpenSSH's sshd, with the shipped sshd_config.d
+// Host 2 of ARCHITECTURE.md, "The host matrix": OpenSSH's sshd, with the shipped sshd_config.d
 // drop-ins and PAM files, and a real SSH client.
 
 import (
@@ -153,7 +153,7 @@ func TestHostSSHDKeyAndCode(t *testing.T) {
 	s2.RequireNoSessionsLeft(10 * time.Second)
 }
 
-// TestHostSSHDPasswordThenKeyboardInteractive is the case PRODUCT.md §4
+// TestHostSSHDPasswordThenKeyboardInteractive is the case ARCHITECTURE.md, "The host matrix"
 // says hung a lazily loading module: a client that offers a password
 // first and keyboard-interactive next on one connection. With the
 // password method, sshd runs the whole auth stack in its monitor process

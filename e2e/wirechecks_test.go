@@ -13,7 +13,7 @@ import (
 
 // TestWireVersionFirst: a request of another version that adds a field
 // this version does not know gets the version error from a real daemon,
-// not bad_request (PRODUCT.md §2, §6).
+// not bad_request (ARCHITECTURE.md, "The wire format" and "Faults").
 func TestWireVersionFirst(t *testing.T) {
 	t.Parallel()
 	b := setup(t)

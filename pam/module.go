@@ -2,7 +2,7 @@
 // -buildmode=c-shared as pam_totpd_go.so. PAM never loads it directly:
 // the C loader pam_totpd.so (loader/pam_totpd.c) forks a disposable child
 // for each authentication and loads it there, so the Go runtime never
-// lives in the host process (PRODUCT.md section 4).
+// lives in the host process (ARCHITECTURE.md, "The host matrix").
 //
 // Arguments, as written after the module in a PAM service file:
 //

@@ -8,7 +8,7 @@ import (
 	"github.com/totpd/totpd/daemon/wire"
 )
 
-// The peer rules of PRODUCT.md §2, in one place:
+// The peer rules (ARCHITECTURE.md, "The daemon's rules"), in one place:
 //   - login ops about user U: uid 0, or U itself (screen lockers run as the user);
 //   - self ops: the caller, about itself (the request's user is ignored unless it names someone else, which is refused);
 //   - admin ops: uid 0, or a member of admin_group.

@@ -42,7 +42,7 @@ func (nostore) Get(string) (store.Record, bool, error) { return store.Record{}, 
 func (nostore) Put(store.Record) error                 { return nil }
 func (nostore) Users() ([]string, error)               { return nil, nil }
 
-// TestAuthorize is the peer-rule table of PRODUCT.md §2.
+// TestAuthorize is the peer-rule table of ARCHITECTURE.md.
 func TestAuthorize(t *testing.T) {
 	e := engine.New(config.Default(), nostore{}, engine.Options{
 		Accounts: accounts{"root": 0, "alice": 1001, "bob": 1002, "adm": 1003},

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// Fair shares of the connection cap (PRODUCT.md §2, "Fairness").
+// Fair shares of the connection cap (ARCHITECTURE.md, "The daemon's rules").
 //
 // Every connection is counted against its peer's SO_PEERCRED uid from
 // accept until it is closed, in service or waiting. Logins of every user

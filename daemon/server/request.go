@@ -11,7 +11,7 @@ import (
 )
 
 // answer reports the answer to one request body from peer p, in the
-// order of PRODUCT.md §2: the version first (wire.DecodeMessage: another
+// order ARCHITECTURE.md gives ("The wire format"): the version first (wire.DecodeMessage: another
 // version gets the version error whatever fields it has), then the
 // strict decoding, then the bounds and the user name (checkRequest),
 // all before anything from the request is used or audited; then dispatch.

@@ -347,7 +347,7 @@ func BenchmarkOpen10kUsers(b *testing.B) {
 	}
 }
 
-// BenchmarkBaselineReplace is the anchor of PRODUCT.md §5: one crash-safe
+// BenchmarkBaselineReplace is the anchor of ARCHITECTURE.md, "Numbers": one crash-safe
 // file replace with two fsyncs (file, directory), serial. It bounds a
 // file-per-Put design at 1/latency.
 func BenchmarkBaselineReplace(b *testing.B) {

@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// fsyncAnchor is PRODUCT.md §5's anchor for the daemon rows: one
+// fsyncAnchor is ARCHITECTURE.md's ("Numbers") anchor for the daemon rows: one
 // crash-safe file replace with two fsyncs, the price of making one
 // answer durable the obvious way.
 type fsyncAnchor struct {
@@ -97,7 +97,7 @@ func (a *fsyncAnchor) row() Row {
 		Anchor: fmt.Sprintf("%.2f ms = %s/s", ms(a.Mean), fmtInt(int64(a.opsPerSec()+0.5))),
 		Goal:   "(reference)",
 		Status: StatusInfo,
-		Note: fmt.Sprintf("write %d B temp file, fsync, rename, fsync dir; serial; p50 %s, p99 %s (PRODUCT.md quotes 2.35 ms ≈ 425/s)",
+		Note: fmt.Sprintf("write %d B temp file, fsync, rename, fsync dir; serial; p50 %s, p99 %s (ARCHITECTURE.md quotes 2.35 ms ≈ 425/s)",
 			a.Size, fmtMs(a.Lat.P50), fmtMs(a.Lat.P99)),
 		AnchorValue: a.opsPerSec(),
 		Unit:        "ops/s",

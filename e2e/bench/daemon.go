@@ -18,7 +18,7 @@ import (
 	"github.com/totpd/totpd/totp"
 )
 
-// Goals of PRODUCT.md §5 for the daemon.
+// Goals of ARCHITECTURE.md, "Numbers" for the daemon.
 const (
 	goalVerifyPerSec = 2000
 	goalPacedRate    = 500

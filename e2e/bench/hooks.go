@@ -1,6 +1,6 @@
 package main
 
-// The PAM and sshd rows of PRODUCT.md §5: ours (pam_totpd.so talking to a
+// The PAM and sshd rows of ARCHITECTURE.md, "Numbers": ours (pam_totpd.so talking to a
 // real totpd) and the anchor (pam_google_authenticator) measured side by
 // side, interleaved, in the same run, on the same real accounts.
 //

@@ -1,4 +1,4 @@
-// Command bench measures totpd against the numbers of PRODUCT.md §5 and
+// Command bench measures totpd against the numbers of ARCHITECTURE.md, "Numbers" and
 // prints one table: what | ours | anchor | ratio | goal | ok?.
 //
 // Every anchor is measured in the same run, on the same machine, so the
@@ -76,7 +76,7 @@ func main() {
 	workBase := flag.String("workdir", "/var/tmp", "where to make the scratch directory; must be a real disk file system (not tmpfs), as the state dir of a real install")
 	keep := flag.Bool("keep", false, "keep the scratch directory (daemon log, state) for a look afterwards")
 	users := flag.Int("users", 10000, "enrolled users for the daemon rows")
-	flag.StringVar(&authdUnit, "authd-unit", "", "an authd.service file to score as the security anchor in this run (default: PRODUCT.md's 1.7, unless authd is installed)")
+	flag.StringVar(&authdUnit, "authd-unit", "", "an authd.service file to score as the security anchor in this run (default: ARCHITECTURE.md's 1.7, unless authd is installed)")
 	quick := flag.Bool("quick", false, "fewer repetitions (for trying the program out; numbers are noisier)")
 	flag.Parse()
 	if flag.NArg() > 0 {

@@ -9,12 +9,12 @@ import (
 	"github.com/totpd/totpd/e2e/testutils"
 )
 
-// Anchor of PRODUCT.md §5 for the service sandbox; the goal is
+// Anchor of ARCHITECTURE.md, "Numbers" for the service sandbox; the goal is
 // testutils.GoalExposure, which the packaging test checks too.
-const anchorExposure = 1.7 // authd.service, as PRODUCT.md quotes it
+const anchorExposure = 1.7 // authd.service, as ARCHITECTURE.md quotes it
 
 // authdUnit, when set (-authd-unit), is an authd.service to score in the
-// same run instead of quoting PRODUCT.md's 1.7.
+// same run instead of quoting ARCHITECTURE.md's 1.7.
 var authdUnit string
 
 // runSecurity scores packaging/systemd/totpd.service.
@@ -25,7 +25,7 @@ func runSecurity(b *Bench) ([]Row, error) {
 		row.Ours, row.Status, row.Note = "not run", StatusSkipped, "systemd-analyze is not installed"
 		return []Row{row}, nil
 	}
-	anchor, anchorFrom := anchorExposure, "authd.service as quoted in PRODUCT.md (no authd.service on this host; -authd-unit FILE scores one in this run)"
+	anchor, anchorFrom := anchorExposure, "authd.service as quoted in ARCHITECTURE.md (no authd.service on this host; -authd-unit FILE scores one in this run)"
 	for _, p := range []string{authdUnit, "/lib/systemd/system/authd.service", "/usr/lib/systemd/system/authd.service"} {
 		if p == "" {
 			continue

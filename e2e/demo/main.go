@@ -1,4 +1,4 @@
-// Command demo is `make demo` and `make demo-test` (PRODUCT.md §7): the
+// Command demo is `make demo` and `make demo-test` (README, "The demo"): the
 // whole of totpd tried on this machine without touching its login
 // configuration.
 //

@@ -130,7 +130,7 @@ func treeFiles(t *testing.T, dir string) map[string]entry {
 	return files
 }
 
-// wantDeb is what the .deb must hold (issue 8, PRODUCT.md §1 and §7).
+// wantDeb is what the .deb must hold (issue 8, ARCHITECTURE.md, "The parts", and README, "Packages").
 var wantDeb = map[string]string{
 	"/usr/sbin/totpd":  "-rwxr-xr-x",
 	"/usr/bin/totpctl": "-rwxr-xr-x",
@@ -425,7 +425,7 @@ func TestAptInstallRemovePurge(t *testing.T) {
 	require.Equal(t, "/usr/lib/systemd/system/totpd.socket", target)
 	require.Equal(t, before, loginConfig(t), "installing changed a file under /etc/pam.d or /etc/ssh")
 
-	// The installed units: valid, and sandboxed as PRODUCT.md §5 asks.
+	// The installed units: valid, and sandboxed as ARCHITECTURE.md, "Numbers" asks.
 	must(t, time.Minute, "systemd-analyze", "verify", "/usr/lib/systemd/system/totpd.socket", "/usr/lib/systemd/system/totpd.service")
 	score, err := testutils.Exposure("/", "/usr/lib/systemd/system/totpd.service")
 	require.NoError(t, err)

@@ -8,7 +8,7 @@ import (
 	"strconv"
 )
 
-// GoalExposure is PRODUCT.md §5's bound on totpd.service's exposure score
+// GoalExposure is ARCHITECTURE.md's ("Numbers") bound on totpd.service's exposure score
 // (systemd-analyze security, lower is safer).
 const GoalExposure = 1.5
 

@@ -2,8 +2,8 @@
  * pam_totpd.so - the C half of the totpd PAM module.
  *
  * The verification logic is Go (pam_totpd_go.so, beside this file), but
- * the Go runtime must never start inside the host process (PRODUCT.md
- * section 4): sshd forks and runs PAM in children and in its monitor, and
+ * the Go runtime must never start inside the host process (ARCHITECTURE.md,
+ * "The host matrix"): sshd forks and runs PAM in children and in its monitor, and
  * a Go runtime carried across fork() has no threads and hangs the login.
  * So this loader, which is all the host ever loads, forks a disposable
  * child for each authentication, loads Go there, and passes back only

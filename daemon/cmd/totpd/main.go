@@ -17,7 +17,7 @@ import (
 )
 
 // memoryLimit keeps the heap, and so RSS, small under bursts of
-// connections: PRODUCT.md §5 gives the daemon 20 MiB with 10,000 users,
+// connections: ARCHITECTURE.md, "Numbers" gives the daemon 20 MiB with 10,000 users,
 // of which the mapped binary and libc take about 4. Lower limits were
 // measured to cost more in GC work than they save (a live heap near the
 // limit makes the GC run constantly). GOMEMLIMIT in the environment wins.
