@@ -118,6 +118,30 @@ func call(t *testing.T, sock string, req wire.Request) *wire.Response {
 	return &resp
 }
 
+// floodAndServe opens n connections to sock (closed at cleanup), then
+// checks that root (the connection after them) and alice (the next) are
+// served meanwhile. The accept loop takes connections in order, so once
+// root's is answered every one of the n has been admitted or refused.
+func floodAndServe(t *testing.T, sock string, n int, while string) []net.Conn {
+	t.Helper()
+	var held []net.Conn
+	t.Cleanup(func() {
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	for i := 0; i < n; i++ {
+		c, err := net.Dial("unix", sock)
+		require.NoError(t, err)
+		held = append(held, c)
+	}
+	resp := call(t, sock, wire.Request{Op: wire.OpUsers})
+	require.Nil(t, resp.Error, "root's admin call while %s: %+v", while, resp.Error)
+	resp = call(t, sock, wire.Request{Op: wire.OpStatus, User: "alice"})
+	require.Nil(t, resp.Error, "alice's status while %s: %+v", while, resp.Error)
+	return held
+}
+
 // TestServeFairness: one uid holding hundreds of idle connections gets
 // "busy" past its share, while root and another user are served.
 func TestServeFairness(t *testing.T) {
@@ -132,23 +156,7 @@ func TestServeFairness(t *testing.T) {
 		}
 		return 1000
 	})
-	var held []net.Conn
-	t.Cleanup(func() {
-		for _, c := range held {
-			c.Close()
-		}
-	})
-	for i := 0; i < flood; i++ {
-		c, err := net.Dial("unix", sock)
-		require.NoError(t, err)
-		held = append(held, c)
-	}
-	// The accept loop takes connections in order, so once root's is
-	// answered every one of mallory's has been admitted or refused.
-	resp := call(t, sock, wire.Request{Op: wire.OpUsers})
-	require.Nil(t, resp.Error, "root's admin call while mallory holds her share: %+v", resp.Error)
-	resp = call(t, sock, wire.Request{Op: wire.OpStatus, User: "alice"})
-	require.Nil(t, resp.Error, "alice's status while mallory holds her share: %+v", resp.Error)
+	held := floodAndServe(t, sock, flood, "mallory holds her share")
 
 	// Now mallory uses all of hers: exactly her share is served.
 	served, refused := 0, 0
@@ -263,21 +271,7 @@ func TestServeNoAccountUIDsShareOneShare(t *testing.T) {
 		}
 		return 100000 + uint32(n%uids) // no account in the test's passwd
 	})
-	var held []net.Conn
-	t.Cleanup(func() {
-		for _, c := range held {
-			c.Close()
-		}
-	})
-	for i := 0; i < flood; i++ {
-		c, err := net.Dial("unix", sock)
-		require.NoError(t, err)
-		held = append(held, c)
-	}
-	resp := call(t, sock, wire.Request{Op: wire.OpUsers})
-	require.Nil(t, resp.Error, "root while 100 account-less uids flood: %+v", resp.Error)
-	resp = call(t, sock, wire.Request{Op: wire.OpStatus, User: "alice"})
-	require.Nil(t, resp.Error, "alice while 100 account-less uids flood: %+v", resp.Error)
+	held := floodAndServe(t, sock, flood, "100 account-less uids flood")
 
 	// Every connection past the one share is refused (busy, or closed);
 	// the ones held wait for their request. Wait until all refusals are

@@ -25,15 +25,7 @@ func (s *Store) writeSnapshot(user string, e entry) error {
 // abandon closes the files without a checkpoint, as a crash would leave
 // them.
 func (s *Store) abandon() {
-	s.qmu.Lock()
-	s.closing = true
-	s.qmu.Unlock()
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
-	<-s.writerDone
-	s.ckptWG.Wait()
+	s.stopWriter()
 	s.mu.Lock()
 	s.closed = true
 	s.closeFDs()

@@ -366,19 +366,9 @@ func (s *Store) Users() ([]string, error) {
 // the journal into snapshots and closes the files. The state is durable
 // whether or not Close is called; Close makes the next Open faster.
 func (s *Store) Close() error {
-	s.qmu.Lock()
-	if s.closing {
-		s.qmu.Unlock()
+	if !s.stopWriter() {
 		return ErrClosed
 	}
-	s.closing = true
-	s.qmu.Unlock()
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
-	<-s.writerDone
-	s.ckptWG.Wait()
 	err := s.broken
 	if err == nil && (len(s.journals) > 1 || s.current().records > 0) {
 		if err = s.rotate(); err == nil {
@@ -390,6 +380,26 @@ func (s *Store) Close() error {
 	s.closeFDs()
 	s.mu.Unlock()
 	return err
+}
+
+// stopWriter refuses further updates, lets the writer finish what is
+// queued and waits for it and any checkpoint; it reports false when the
+// store was already closing.
+func (s *Store) stopWriter() bool {
+	s.qmu.Lock()
+	if s.closing {
+		s.qmu.Unlock()
+		return false
+	}
+	s.closing = true
+	s.qmu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+	<-s.writerDone
+	s.ckptWG.Wait()
+	return true
 }
 
 // closeFDs closes every journal, users/ and the state directory (which
