@@ -62,6 +62,10 @@ install)
 		systemctl daemon-reload
 		systemctl enable --now totpd.socket
 		echo "enabled and started totpd.socket"
+	elif command -v systemctl >/dev/null && systemctl enable totpd.socket >/dev/null 2>&1; then
+		# As the .deb does without a running systemd (a chroot, a
+		# container): enabled now, started at the next boot.
+		echo "enabled totpd.socket (systemd is not running here: it starts at the next boot; meanwhile run 'totpd' by hand)"
 	else
 		echo "systemd is not running here: start the daemon with 'totpd' by hand, or run 'systemctl enable --now totpd.socket' once systemd runs"
 	fi
@@ -77,6 +81,8 @@ EOF
 uninstall)
 	if $live && $systemd_running; then
 		systemctl disable --now totpd.socket totpd.service >/dev/null 2>&1 || true
+	elif $live && command -v systemctl >/dev/null; then
+		systemctl disable totpd.socket >/dev/null 2>&1 || true
 	fi
 	for f in $files; do
 		[ "$f" = "$config" ] && continue
