@@ -6,13 +6,14 @@ import (
 	"bytes"
 	"io"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/creack/pty"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"github.com/totpd/totpd/e2e/testutils"
 )
 
 // On a real terminal the prompt is shown, what is typed is not echoed,
@@ -24,7 +25,7 @@ func TestReadLineNoEchoOnPty(t *testing.T) {
 	defer tty.Close()
 	require.True(t, isTerminal(tty))
 
-	var screen syncBuf
+	var screen testutils.LockedBuffer
 	go io.Copy(&screen, ptm) // what the terminal shows; ends when ptm closes
 
 	var prompts bytes.Buffer
@@ -38,16 +39,11 @@ func TestReadLineNoEchoOnPty(t *testing.T) {
 		done <- result{line, err}
 	}()
 	// Type only once echo is off, as a person would after the prompt.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testutils.WaitFor(t, 5*time.Second, "echo to be turned off", func() bool {
 		tio, err := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS)
 		require.NoError(t, err)
-		if tio.Lflag&unix.ECHO == 0 {
-			break
-		}
-		require.True(t, time.Now().Before(deadline), "echo was never turned off")
-		time.Sleep(5 * time.Millisecond)
-	}
+		return tio.Lflag&unix.ECHO == 0
+	})
 	_, err = ptm.Write([]byte("987654\r"))
 	require.NoError(t, err)
 	var r result
@@ -64,28 +60,10 @@ func TestReadLineNoEchoOnPty(t *testing.T) {
 	// was typed before, the code, never appeared.
 	_, err = ptm.Write([]byte("echoed\r"))
 	require.NoError(t, err)
-	deadline = time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(5 * time.Second)
 	for !strings.Contains(screen.String(), "echoed") {
 		require.True(t, time.Now().Before(deadline), "echo is not back on: %q", screen.String())
 		time.Sleep(5 * time.Millisecond)
 	}
 	require.NotContains(t, screen.String(), "987654", "the code was echoed")
-}
-
-// syncBuf is a bytes.Buffer that a goroutine writes while the test reads.
-type syncBuf struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuf) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuf) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

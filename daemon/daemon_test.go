@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,25 +20,8 @@ import (
 	"github.com/totpd/totpd/daemon/engine"
 	"github.com/totpd/totpd/daemon/store"
 	"github.com/totpd/totpd/daemon/wire"
+	"github.com/totpd/totpd/e2e/testutils"
 )
-
-// lockedBuffer is an io.Writer the daemon writes while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // accounts knows root and alice, and no groups.
 type accounts struct{}
@@ -73,7 +54,7 @@ type testDaemon struct {
 	sock    string
 	signals chan os.Signal
 	states  chan string
-	stderr  *lockedBuffer
+	stderr  *testutils.LockedBuffer
 	done    chan error
 }
 
@@ -99,9 +80,7 @@ func (d *testDaemon) writeConfig(text string) {
 // newTestDaemon prepares files for a daemon whose configuration requires everyone.
 func newTestDaemon(t *testing.T) *testDaemon {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("the daemon must run as root: it answers only a root server's clients, and only root may ask about another user")
-	}
+	testutils.RequireRoot(t, "the daemon must run as root: it answers only a root server's clients, and only root may ask about another user")
 	dir := t.TempDir()
 	d := &testDaemon{
 		t: t, dir: dir,
@@ -109,7 +88,7 @@ func newTestDaemon(t *testing.T) *testDaemon {
 		sock:    filepath.Join(dir, "totpd.sock"),
 		signals: make(chan os.Signal),
 		states:  make(chan string, 100),
-		stderr:  &lockedBuffer{},
+		stderr:  &testutils.LockedBuffer{},
 		done:    make(chan error, 1),
 	}
 	d.writeConfig(d.render(requireAll))

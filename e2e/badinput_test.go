@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/totpd/totpd/daemon/wire"
+	"github.com/totpd/totpd/e2e/testutils"
 )
 
 // requireServes checks that d still answers a normal request at once.
@@ -235,7 +236,7 @@ func TestIdleClients(t *testing.T) {
 	// connections time out, if not at once).
 	var resp *wire.Response
 	var err error
-	waitFor(t, 20*time.Second, "a real request to get through", func() bool {
+	testutils.WaitFor(t, 20*time.Second, "a real request to get through", func() bool {
 		resp, err = d.Call(wire.Request{Op: wire.OpLoginQuery, User: u.Name, Service: "e2e"})
 		if err != nil {
 			require.Equal(t, wire.ErrCodeBusy, errCode(err), "while full, the daemon says busy: %v", err)

@@ -10,6 +10,8 @@ import (
 
 	"github.com/creack/pty"
 	"github.com/stretchr/testify/require"
+
+	"github.com/totpd/totpd/e2e/testutils"
 )
 
 // codeArgWarning starts the line totpctl prints when a code is given as
@@ -110,11 +112,11 @@ func TestCtlCodePromptOnTerminal(t *testing.T) {
 		require.NoError(t, err)
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
-		var screen syncBuffer
+		var screen testutils.LockedBuffer
 		copied := make(chan struct{})
 		go func() { io.Copy(&screen, tty); close(copied) }() // ends with EIO when totpctl exits
 
-		waitFor(t, 10*time.Second, "the prompt "+c.prompt, func() bool { return strings.Contains(screen.String(), c.prompt) })
+		testutils.WaitFor(t, 10*time.Second, "the prompt "+c.prompt, func() bool { return strings.Contains(screen.String(), c.prompt) })
 		code := codeAt(t, e.Secret, time.Now())
 		_, err = tty.Write([]byte(code + "\r"))
 		require.NoError(t, err)
@@ -125,7 +127,7 @@ func TestCtlCodePromptOnTerminal(t *testing.T) {
 			t.Fatalf("totpctl %v did not finish:\n%s", c.args, screen.String())
 		}
 		require.NoError(t, err, "totpctl %v:\n%s", c.args, screen.String())
-		waitFor(t, 5*time.Second, "the result on the terminal", func() bool { return strings.Contains(screen.String(), c.done) })
+		testutils.WaitFor(t, 5*time.Second, "the result on the terminal", func() bool { return strings.Contains(screen.String(), c.done) })
 		tty.Close()
 		<-copied
 		require.NotContains(t, screen.String(), code, "the code was echoed")

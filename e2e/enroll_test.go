@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/totpd/totpd/daemon/wire"
+	"github.com/totpd/totpd/e2e/testutils"
 )
 
 // beginJSON is `totpctl enroll begin --json`.
@@ -220,10 +221,10 @@ func TestEnrollWizardTerminal(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	var out syncBuffer
+	var out testutils.LockedBuffer
 	go io.Copy(&out, tty) // ends with EIO when the wizard exits
 
-	waitFor(t, 10*time.Second, "the wizard's prompt", func() bool { return strings.Contains(out.String(), "Code: ") })
+	testutils.WaitFor(t, 10*time.Second, "the wizard's prompt", func() bool { return strings.Contains(out.String(), "Code: ") })
 	screen := out.String()
 	require.Contains(t, screen, "▀", "a QR code in UTF-8 half blocks")
 	uri := regexp.MustCompile(`URI:\s+(otpauth://\S+)`).FindStringSubmatch(screen)
@@ -245,7 +246,7 @@ func TestEnrollWizardTerminal(t *testing.T) {
 	// The wizard has exited, but its last lines may still be on their way
 	// through the pty: wait for all ten codes, not just the heading.
 	recovery := regexp.MustCompile(`(?m)^\s+[a-z2-7]{5}-[a-z2-7]{5}\s*$`)
-	waitFor(t, 5*time.Second, "the ten recovery codes on the terminal", func() bool {
+	testutils.WaitFor(t, 5*time.Second, "the ten recovery codes on the terminal", func() bool {
 		return strings.Contains(out.String(), "Recovery codes") && len(recovery.FindAllString(out.String(), -1)) >= 10
 	})
 	require.NotContains(t, out.String(), code, "the code must not be echoed")
@@ -267,14 +268,14 @@ func TestEnrollWizardPipe(t *testing.T) {
 	cmd := ctlCmd(b, d.Socket, &u, "enroll", "--qr", "none")
 	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)
-	var out, errOut syncBuffer
+	var out, errOut testutils.LockedBuffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	require.NoError(t, cmd.Start())
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
 
-	waitFor(t, 10*time.Second, "the first prompt", func() bool { return strings.Contains(out.String(), "Code 1 of 2: ") })
+	testutils.WaitFor(t, 10*time.Second, "the first prompt", func() bool { return strings.Contains(out.String(), "Code 1 of 2: ") })
 	var uri string
 	sc := bufio.NewScanner(strings.NewReader(out.String()))
 	for sc.Scan() {

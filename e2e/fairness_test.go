@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/totpd/totpd/e2e/testutils"
 )
 
 // TestFairnessFlood is the fairness rule (ARCHITECTURE.md) against a real
@@ -43,7 +45,7 @@ func TestFairnessFlood(t *testing.T) {
 	flood.SysProcAttr = &syscall.SysProcAttr{Credential: mallory.credential(), Setpgid: true}
 	out, err := flood.StdoutPipe()
 	require.NoError(t, err)
-	var errb syncBuffer
+	var errb testutils.LockedBuffer
 	flood.Stderr = &errb
 	require.NoError(t, flood.Start())
 	floodDone, readDone := make(chan struct{}), make(chan struct{})

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/totpd/totpd/daemon/wire"
+	"github.com/totpd/totpd/e2e/testutils"
 )
 
 // requireMessage checks that resp tells the person something containing want.
@@ -44,7 +45,7 @@ func TestGraceRequireAll(t *testing.T) {
 	require.True(t, s.Required)
 	require.WithinDuration(t, first.Add(2*time.Second), deadlineOf(t, s), 2*time.Second)
 
-	waitFor(t, 10*time.Second, "the 2s grace period to end", func() bool {
+	testutils.WaitFor(t, 10*time.Second, "the 2s grace period to end", func() bool {
 		return d.Query(u.Name).Action != wire.ActionAllow
 	})
 	require.GreaterOrEqual(t, time.Since(first), 1500*time.Millisecond)
@@ -94,7 +95,7 @@ func TestGraceEnrollAtLogin(t *testing.T) {
 	_, err := d.Call(wire.Request{Op: wire.OpLoginEnrollBegin, User: u.Name, Service: "e2e"})
 	require.Equal(t, wire.ErrCodePermission, errCode(err), "enrolling at login is only for users past the deadline")
 
-	waitFor(t, 10*time.Second, "the 2s grace period to end", func() bool {
+	testutils.WaitFor(t, 10*time.Second, "the 2s grace period to end", func() bool {
 		return d.Query(u.Name).Action != wire.ActionAllow
 	})
 	q := d.Query(u.Name)
@@ -180,7 +181,7 @@ func TestGraceOverrides(t *testing.T) {
 	// Without --grace the configured grace_period applies.
 	d.CtlOK(nil, "user", "require", u.Name)
 	require.WithinDuration(t, time.Now().Add(2*time.Second), deadlineOf(t, d.Show(u.Name)), 2*time.Second)
-	waitFor(t, 10*time.Second, "the 2s grace period to end", func() bool {
+	testutils.WaitFor(t, 10*time.Second, "the 2s grace period to end", func() bool {
 		return d.Query(u.Name).Action == wire.ActionDeny
 	})
 

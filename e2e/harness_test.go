@@ -35,6 +35,7 @@ import (
 
 	"github.com/totpd/totpd/daemon/client"
 	"github.com/totpd/totpd/daemon/wire"
+	"github.com/totpd/totpd/e2e/testutils"
 )
 
 // TestMain removes the binaries built for this run.
@@ -47,42 +48,22 @@ func TestMain(m *testing.M) {
 }
 
 // ---------------------------------------------------------------------
-// Environment checks
+// Environment checks (the rule is testutils.Unmet's: fail as root or
+// under CI, else skip)
 
-func inCI() bool { return os.Getenv("CI") == "true" }
+// toolsHint names the Debian packages that hold the programs the suite runs.
+const toolsHint = "oathtool, zbar-tools, systemd, passwd, util-linux"
 
-// requireRoot stops a test that needs root: a failure in CI, a skip elsewhere.
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if inCI() {
-		t.Fatal("the e2e suite needs root (it creates users and runs commands as them); CI=true, so this is a failure")
-	}
-	t.Skip("the e2e suite needs root: run `sudo go test ./e2e/`")
-}
-
-// requireTools stops a test when a program it needs is missing: a failure
-// under CI=true or as root (where `make deps` should have installed it), a
-// skip otherwise.
+// requireTools stops a test when a program it needs is missing.
 func requireTools(t *testing.T, tools ...string) {
 	t.Helper()
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			msg := fmt.Sprintf("%s is not installed (Debian: oathtool, zbar-tools, systemd, passwd, util-linux): %v", tool, err)
-			if inCI() || os.Geteuid() == 0 {
-				t.Fatal(msg)
-			}
-			t.Skip(msg)
-		}
-	}
+	testutils.RequireTools(t, toolsHint, tools...)
 }
 
 // setup is the common start of every test: root, the tools, the binaries.
 func setup(t *testing.T, tools ...string) binaries {
 	t.Helper()
-	requireRoot(t)
+	testutils.RequireRoot(t, "the e2e suite creates users and runs commands as them: run `sudo go test ./e2e/`")
 	requireTools(t, append([]string{"oathtool", "useradd", "userdel", "groupadd", "groupdel", "usermod"}, tools...)...)
 	return bins(t)
 }
@@ -175,25 +156,6 @@ func bins(t *testing.T) binaries {
 	})
 	require.NoError(t, builtErr, "building the binaries")
 	return built
-}
-
-// ---------------------------------------------------------------------
-// Waiting
-
-// waitFor polls cond every few milliseconds until it holds or timeout
-// passes; then the test fails with what.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		if cond() {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // ---------------------------------------------------------------------
@@ -370,24 +332,6 @@ func (c config) render(socket, stateDir, keyFile string) string {
 // ---------------------------------------------------------------------
 // The daemon
 
-// syncBuffer is a bytes.Buffer safe for the exec copier and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // daemon is one totpd under test. Its files live in temporary
 // directories: the socket in one every user can traverse, the state and
 // key in the test's own.
@@ -406,13 +350,13 @@ type daemon struct {
 
 	mu      sync.Mutex
 	proc    *process // the current run; nil when stopped
-	allLogs syncBuffer
+	allLogs testutils.LockedBuffer
 }
 
 // process is one run of totpd.
 type process struct {
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *testutils.LockedBuffer
 	done   chan struct{}
 	err    error // from Wait, valid once done is closed
 	// expectExit is set when the test stops or kills it on purpose.
@@ -490,7 +434,7 @@ func (d *daemon) launch(argv ...string) *process {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	require.Nil(d.t, d.proc, "a totpd is already running for this test")
-	p := &process{stderr: &syncBuffer{}, done: make(chan struct{})}
+	p := &process{stderr: &testutils.LockedBuffer{}, done: make(chan struct{})}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append([]string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"}, d.Env...)
 	cmd.Stdout = &teeWriter{p.stderr, &d.allLogs}
@@ -505,7 +449,7 @@ func (d *daemon) launch(argv ...string) *process {
 	return p
 }
 
-type teeWriter struct{ a, b *syncBuffer }
+type teeWriter struct{ a, b *testutils.LockedBuffer }
 
 func (w *teeWriter) Write(p []byte) (int, error) {
 	w.b.Write(p)
@@ -571,7 +515,7 @@ func (d *daemon) Stderr() string {
 // WaitLog waits until the current run's stderr contains s.
 func (d *daemon) WaitLog(s string, timeout time.Duration) {
 	d.t.Helper()
-	waitFor(d.t, timeout, fmt.Sprintf("totpd to log %q (log so far:\n%s)", s, d.Stderr()), func() bool {
+	testutils.WaitFor(d.t, timeout, fmt.Sprintf("totpd to log %q (log so far:\n%s)", s, d.Stderr()), func() bool {
 		return strings.Contains(d.Stderr(), s)
 	})
 }
@@ -906,7 +850,7 @@ func stableStep(t *testing.T, margin time.Duration) int64 {
 	now := time.Now()
 	next := time.Unix((stepOf(now)+1)*int64(period/time.Second), 0)
 	if next.Sub(now) < margin {
-		waitFor(t, margin+time.Second, "the next TOTP step", func() bool { return !time.Now().Before(next) })
+		testutils.WaitFor(t, margin+time.Second, "the next TOTP step", func() bool { return !time.Now().Before(next) })
 	}
 	return stepOf(time.Now())
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/totpd/totpd/e2e/hostkit"
 	"github.com/totpd/totpd/e2e/proctree"
+	"github.com/totpd/totpd/e2e/testutils"
 )
 
 // hostSSHD is one sshd run by a test.
@@ -29,7 +30,7 @@ type hostSSHD struct {
 	HostKey ssh.PublicKey
 	Config  string // the sshd_config it runs with
 	sshd    *hostkit.SSHD
-	logs    *syncBuffer
+	logs    *testutils.LockedBuffer
 }
 
 // hostStartSSHD starts sshd on a loopback port with stack (an adapted
@@ -45,7 +46,7 @@ type hostSSHD struct {
 func hostStartSSHD(t *testing.T, stack, dropIn string, overrides ...string) *hostSSHD {
 	t.Helper()
 	requireTools(t, hostkit.SSHDBinary, "ssh-keygen")
-	s := &hostSSHD{t: t, Service: hostService(t, "sshd", stack), logs: &syncBuffer{}}
+	s := &hostSSHD{t: t, Service: hostService(t, "sshd", stack), logs: &testutils.LockedBuffer{}}
 	sshd, err := hostkit.StartSSHD(hostkit.SSHDOptions{
 		Dir:       t.TempDir(),
 		Service:   s.Service,
@@ -241,7 +242,7 @@ func (s *hostSSHD) login(user string, auth []ssh.AuthMethod, pty bool, limit tim
 		return "", banner.String(), err
 	}
 	defer sess.Close()
-	var out syncBuffer // stdout and stderr are copied by two goroutines
+	var out testutils.LockedBuffer // stdout and stderr are copied by two goroutines
 	sess.Stdout, sess.Stderr = &out, &out
 	cmd := "echo " + hostLoginMarker + "$USER" // $USER: set by sshd from the account, costs no process
 	if !pty {

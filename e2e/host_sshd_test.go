@@ -18,6 +18,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/totpd/totpd/daemon/wire"
+	"github.com/totpd/totpd/e2e/testutils"
 )
 
 // hostLoginLimit bounds one SSH login; a login still running then is hung.
@@ -470,7 +471,7 @@ func TestHostSSHDMessages(t *testing.T) {
 	// (Not --grace 0s: the daemon takes 0s as "the configured grace_period".)
 	d.CtlOK(nil, "user", "require", late.Name, "--grace", "1s")
 	s := hostKeyAndCode(t, module, d)
-	waitFor(t, 10*time.Second, late.Name+"'s 1s grace period to end", func() bool {
+	testutils.WaitFor(t, 10*time.Second, late.Name+"'s 1s grace period to end", func() bool {
 		return d.Query(late.Name).Action == wire.ActionDeny
 	})
 	auth := func(k *hostKbd) []ssh.AuthMethod { return []ssh.AuthMethod{ssh.PublicKeys(signer), k.Method()} }

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/totpd/totpd/daemon/wire"
+	"github.com/totpd/totpd/e2e/testutils"
 )
 
 // failUntilLocked sends wrong codes: the first max-1 are denied, the
@@ -95,7 +96,7 @@ func TestLockoutExpires(t *testing.T) {
 	require.NoError(t, err)
 	require.WithinDuration(t, lockedAt.Add(2*time.Second), until, 2*time.Second)
 
-	waitFor(t, 10*time.Second, "the 2s lock to expire", func() bool {
+	testutils.WaitFor(t, 10*time.Second, "the 2s lock to expire", func() bool {
 		return d.Query(u.Name).Action == wire.ActionPrompt
 	})
 	require.GreaterOrEqual(t, time.Since(lockedAt), 1500*time.Millisecond, "the lock lasted")

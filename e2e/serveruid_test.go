@@ -16,13 +16,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/totpd/totpd/daemon/client"
+	"github.com/totpd/totpd/e2e/testutils"
 )
 
 // fakeServer is e2e/testdata/fakeserver running as a user that is not
 // root: a daemon that says yes to everything.
 type fakeServer struct {
 	Socket string
-	got    *syncBuffer // its stdout after "ready": "got OP" a request
+	got    *testutils.LockedBuffer // its stdout after "ready": "got OP" a request
 }
 
 // Requests reports the ops that reached the fake server.
@@ -45,13 +46,13 @@ func startFakeServer(t *testing.T, b binaries, a account) *fakeServer {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	require.NoError(t, os.Chmod(dir, 0o755))
 	require.NoError(t, os.Chown(dir, int(a.UID), int(a.GID)))
-	f := &fakeServer{Socket: filepath.Join(dir, "totpd.sock"), got: &syncBuffer{}}
+	f := &fakeServer{Socket: filepath.Join(dir, "totpd.sock"), got: &testutils.LockedBuffer{}}
 
 	cmd := exec.Command(b.FakeServer, f.Socket)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: a.credential()}
 	cmd.Env = []string{"PATH=/usr/bin:/bin"}
 	cmd.Dir = "/"
-	var stderr syncBuffer
+	var stderr testutils.LockedBuffer
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)
@@ -164,7 +165,7 @@ func TestRootCtlIgnoresSocketEnv(t *testing.T) {
 		if as != nil {
 			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: as.credential()}
 		}
-		var out, errb syncBuffer
+		var out, errb testutils.LockedBuffer
 		cmd.Stdout, cmd.Stderr = &out, &errb
 		err := cmd.Run()
 		code := 0

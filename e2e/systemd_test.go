@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/totpd/totpd/daemon/wire"
+	"github.com/totpd/totpd/e2e/testutils"
 )
 
 // notifySocket is a test $NOTIFY_SOCKET: it keeps every sd_notify datagram.
@@ -72,7 +73,7 @@ func (n *notifySocket) String() string {
 // waitNotify waits for a datagram (from the from-th on) with the line want.
 func (n *notifySocket) wait(t *testing.T, from int, want string) {
 	t.Helper()
-	waitFor(t, 10*time.Second, "sd_notify "+want, func() bool { return n.has(from, want) })
+	testutils.WaitFor(t, 10*time.Second, "sd_notify "+want, func() bool { return n.has(from, want) })
 }
 
 // TestSocketActivation starts totpd the way totpd.socket does: the
@@ -87,7 +88,7 @@ func TestSocketActivation(t *testing.T) {
 
 	d.launch("systemd-socket-activate", "-l", d.Socket, "-E", "NOTIFY_SOCKET="+notify.Path,
 		b.Totpd, "--config", d.CfgPath)
-	waitFor(t, 10*time.Second, "systemd-socket-activate to listen", func() bool {
+	testutils.WaitFor(t, 10*time.Second, "systemd-socket-activate to listen", func() bool {
 		fi, err := os.Stat(d.Socket)
 		return err == nil && fi.Mode()&os.ModeSocket != 0
 	})
@@ -156,7 +157,7 @@ func TestNotifyAndReload(t *testing.T) {
 		mark = notify.count()
 		d.WriteConfigRaw(text)
 		d.Signal(syscall.SIGHUP)
-		waitFor(t, 10*time.Second, what+": the reload to fail", func() bool {
+		testutils.WaitFor(t, 10*time.Second, what+": the reload to fail", func() bool {
 			return strings.Count(d.Stderr(), "reload failed") > before
 		})
 		notify.wait(t, mark, "STATUS=reload failed")
@@ -209,7 +210,7 @@ func TestReloadNeverLoosens(t *testing.T) {
 		c.spoil()
 		before := strings.Count(d.Stderr(), "reload failed")
 		d.Signal(syscall.SIGHUP)
-		waitFor(t, 10*time.Second, c.what+": the reload to fail", func() bool {
+		testutils.WaitFor(t, 10*time.Second, c.what+": the reload to fail", func() bool {
 			return strings.Count(d.Stderr(), "reload failed") > before
 		})
 		var why string

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/totpd/totpd/daemon/wire"
+	"github.com/totpd/totpd/e2e/testutils"
 )
 
 // answerWith serves one connection on a fresh socket: it reads the
@@ -42,9 +43,7 @@ func answerWith(t *testing.T, body string) string {
 // (IsUnavailable: PAM_AUTHINFO_UNAVAIL, totpctl exit 3), not "bad message"
 // nor "is totpd.socket running?".
 func TestCallVersionFirst(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("the client talks only to a server run by root")
-	}
+	testutils.RequireRoot(t, "the client talks only to a server run by root")
 	sock := answerWith(t, `{"v":2,"action":"allow","assurance":{"level":3}}`)
 	resp, err := (&Client{Socket: sock, Timeout: 5 * time.Second}).Call(context.Background(), wire.Request{Op: wire.OpLoginQuery, User: "alice"})
 	require.Nil(t, resp, "nothing of an answer it cannot read is passed on")

@@ -9,18 +9,17 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"github.com/totpd/totpd/e2e/testutils"
 )
 
 // mountOrSkip mounts fstype at a new directory. Not being able to mount is
-// a skip for an ordinary user and a failure for root or in CI.
+// an unmet prerequisite (testutils.Unmet: a failure for root or in CI).
 func mountOrSkip(t *testing.T, source, fstype string, flags uintptr, data string) string {
 	t.Helper()
 	dir := t.TempDir()
 	if err := unix.Mount(source, dir, fstype, flags, data); err != nil {
-		if isRootOrCI() {
-			t.Fatalf("mount %s on %s: %v (needed for the disk fault tests)", fstype, dir, err)
-		}
-		t.Skipf("cannot mount %s as uid %d: %v", fstype, os.Geteuid(), err)
+		testutils.Unmet(t, "cannot mount %s on %s as uid %d: %v (needed for the disk fault tests)", fstype, dir, os.Geteuid(), err)
 	}
 	t.Cleanup(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
 	return dir

@@ -110,8 +110,6 @@ func (l latencies) report(b *testing.B) {
 	b.ReportMetric(float64(l.percentile(1).Microseconds())/1000, "max-ms")
 }
 
-func isRootOrCI() bool { return os.Geteuid() == 0 || os.Getenv("CI") == "true" }
-
 // errContains checks err and that its message names every part.
 func errContains(t testing.TB, err error, parts ...string) {
 	t.Helper()

@@ -1,18 +1,18 @@
 package hostkit
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/creack/pty"
+
+	"github.com/totpd/totpd/e2e/testutils"
 )
 
 // Term is a program on a pseudo-terminal (its controlling terminal, in a
@@ -21,28 +21,11 @@ import (
 type Term struct {
 	cmd    *exec.Cmd
 	ptmx   *os.File
-	out    lockedBuffer
+	out    testutils.LockedBuffer
 	seen   int // how much of out the expectations so far consumed
 	done   chan struct{}
 	copied chan struct{}
 	err    error
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // StartTerm starts cmd on a new pseudo-terminal of rows × cols.
