@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/totpd/totpd/daemon/client"
 	"github.com/totpd/totpd/daemon/wire"
+	"github.com/totpd/totpd/daemon/wire/wiretest"
 )
 
 // testNow is the fixed local clock of the golden tests.
@@ -132,36 +132,11 @@ func golden(t *testing.T, name, got string) {
 	require.Equal(t, string(want), got, "output differs from %s (UPDATE_GOLDEN=1 rewrites it)", path)
 }
 
-// serveUnix runs a minimal daemon on a Unix socket that answers each
-// request with handle, through the real wire framing.
+// serveUnix runs a minimal daemon on a Unix socket (wiretest) that
+// answers each request with handle, through the real wire framing.
 func serveUnix(t *testing.T, handle func(wire.Request) wire.Response) string {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "totpctl")
-	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	sock := filepath.Join(dir, "d.sock")
-	ln, err := net.Listen("unix", sock)
-	require.NoError(t, err)
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer conn.Close()
-				var req wire.Request
-				if err := wire.ReadJSON(conn, 0, &req); err != nil {
-					return
-				}
-				resp := handle(req)
-				resp.Version = wire.Version
-				_ = wire.WriteJSON(conn, resp)
-			}()
-		}
-	}()
-	return sock
+	return wiretest.NewServer(t, handle).Socket
 }
 
 func TestExitCodes(t *testing.T) {

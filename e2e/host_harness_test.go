@@ -13,11 +13,8 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -369,45 +366,3 @@ func hostDescribe(procs map[int]string) string {
 	sort.Strings(l)
 	return strings.Join(l, "\n")
 }
-
-// ---------------------------------------------------------------------
-// Fake daemons, for the faults the real one cannot be made to show
-
-// hostFakeListener listens on a new socket and hands each connection to
-// serve in its own goroutine, closing it when serve returns; it stops at
-// cleanup.
-func hostFakeListener(t *testing.T, serve func(net.Conn)) string {
-	t.Helper()
-	sock := filepath.Join(publicDir(t), "fake.sock")
-	ln, err := net.Listen("unix", sock)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				stop := context.AfterFunc(ctx, func() { c.Close() })
-				defer stop()
-				defer c.Close()
-				serve(c)
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		ln.Close()
-		wg.Wait()
-	})
-	return sock
-}
-
-// hostHang is a daemon that accepts, reads and never answers.
-func hostHang(c net.Conn) { _, _ = io.Copy(io.Discard, c) }

@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"encoding/binary"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/totpd/totpd/daemon/wire"
+	"github.com/totpd/totpd/daemon/wire/wiretest"
 )
 
 // hostIgnoredTag is what pam_echo prints when pam_totpd answered PAM_IGNORE.
@@ -216,40 +216,40 @@ func TestHostPamtesterFaults(t *testing.T) {
 	u := newUser(t)
 
 	t.Run("listener never answers", func(t *testing.T) {
-		sock := hostFakeListener(t, hostHang)
+		sock := wiretest.NewRawServer(t, (*wiretest.Conn).Hang).Socket
 		r := faulty(t, hostPamtesterService(t, module, sock, timeout), u.Name, "123456\n")
 		require.GreaterOrEqual(t, r.Elapsed, time.Duration(timeout)*time.Second-100*time.Millisecond, "%s", r)
 	})
 
 	// Garbage, in the ways a broken or foreign daemon could answer.
 	frameOf := func(body string) []byte { return frame([]byte(body)) }
-	garbage := map[string]func(net.Conn){
-		"text": func(c net.Conn) {
+	garbage := map[string]func(*wiretest.Conn){
+		"text": func(c *wiretest.Conn) {
 			c.Write([]byte("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"))
-			hostHang(c)
+			c.Hang()
 		},
-		"huge length": func(c net.Conn) {
+		"huge length": func(c *wiretest.Conn) {
 			var b [4]byte
 			binary.BigEndian.PutUint32(b[:], 0xfffffff0)
 			c.Write(append(b[:], "{}"...))
-			hostHang(c)
+			c.Hang()
 		},
-		"short frame then close": func(c net.Conn) {
+		"short frame then close": func(c *wiretest.Conn) {
 			c.Write(frameOf(`{"v":1,"action":"prompt"}`)[:10])
 		},
-		"not JSON": func(c net.Conn) {
+		"not JSON": func(c *wiretest.Conn) {
 			c.Write(frameOf(`<xml>yes</xml>`))
-			hostHang(c)
+			c.Hang()
 		},
-		"unknown action": func(c net.Conn) {
+		"unknown action": func(c *wiretest.Conn) {
 			c.Write(frameOf(`{"v":1,"action":"let-everyone-in"}`))
-			hostHang(c)
+			c.Hang()
 		},
-		"wrong version": func(c net.Conn) {
+		"wrong version": func(c *wiretest.Conn) {
 			c.Write(frameOf(`{"v":99,"action":"allow"}`))
-			hostHang(c)
+			c.Hang()
 		},
-		"drip": func(c net.Conn) {
+		"drip": func(c *wiretest.Conn) {
 			// A valid length, then a byte at a time, forever: only a bound
 			// on the whole exchange (not on each read) ends this.
 			body := frameOf(`{"v":1,"action":"prompt","messages":[{"text":"` + strings.Repeat("x", 1000) + `"}]}`)
@@ -260,9 +260,9 @@ func TestHostPamtesterFaults(t *testing.T) {
 				time.Sleep(100 * time.Millisecond)
 			}
 		},
-		"prompt, then garbage on verify": func(c net.Conn) {
-			var req wire.Request
-			if err := wire.ReadJSON(c, wire.MaxFrame, &req); err != nil {
+		"prompt, then garbage on verify": func(c *wiretest.Conn) {
+			req, err := c.ReadRequest()
+			if err != nil {
 				return
 			}
 			if req.Op == wire.OpLoginQuery {
@@ -270,23 +270,23 @@ func TestHostPamtesterFaults(t *testing.T) {
 				return
 			}
 			c.Write([]byte("\x00\x00\x00\x05nope!"))
-			hostHang(c)
+			c.Hang()
 		},
-		"prompt, then hang on verify": func(c net.Conn) {
-			var req wire.Request
-			if err := wire.ReadJSON(c, wire.MaxFrame, &req); err != nil {
+		"prompt, then hang on verify": func(c *wiretest.Conn) {
+			req, err := c.ReadRequest()
+			if err != nil {
 				return
 			}
 			if req.Op == wire.OpLoginQuery {
 				c.Write(frameOf(`{"v":1,"action":"prompt"}`))
 				return
 			}
-			hostHang(c)
+			c.Hang()
 		},
 	}
 	for name, serve := range garbage {
 		t.Run("garbage: "+name, func(t *testing.T) {
-			sock := hostFakeListener(t, serve)
+			sock := wiretest.NewRawServer(t, serve).Socket
 			r := faulty(t, hostPamtesterService(t, module, sock, timeout), u.Name, "123456\n")
 			assert.NotContains(t, r.Out(), "let-everyone-in")
 		})

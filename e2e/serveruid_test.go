@@ -3,7 +3,6 @@ package e2e
 import (
 	"bufio"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/totpd/totpd/daemon/client"
+	"github.com/totpd/totpd/daemon/wire/wiretest"
 	"github.com/totpd/totpd/e2e/testutils"
 )
 
@@ -138,24 +138,11 @@ func TestRootCtlIgnoresSocketEnv(t *testing.T) {
 	d := startDaemon(t, b, config{})
 	u := newUser(t)
 
-	// A listener run by root at $TOTPD_SOCKET that counts who comes.
-	dir := publicDir(t)
-	sock := filepath.Join(dir, "elsewhere.sock")
-	ln, err := net.Listen("unix", sock)
-	require.NoError(t, err)
-	t.Cleanup(func() { ln.Close() })
-	require.NoError(t, os.Chmod(sock, 0o666))
+	// A listener run by root at $TOTPD_SOCKET that counts who comes and
+	// hangs up.
 	var came atomic.Int32
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			came.Add(1)
-			c.Close()
-		}
-	}()
+	sock := wiretest.NewRawServer(t, func(*wiretest.Conn) { came.Add(1) }).Socket
+	require.NoError(t, os.Chmod(sock, 0o666))
 
 	run := func(as *account, args ...string) ctlResult {
 		t.Helper()

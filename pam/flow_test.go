@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/totpd/totpd/daemon/qrterm"
 	"github.com/totpd/totpd/daemon/wire"
+	"github.com/totpd/totpd/daemon/wire/wiretest"
 	"github.com/totpd/totpd/totp"
 )
 
@@ -70,8 +71,8 @@ func (h *fakeHost) Log(prio int, line string) {
 
 func (h *fakeHost) allShown() string { return strings.Join(h.shown, "\n") }
 
-func opts(d *fakeDaemon) options {
-	return options{socket: d.socket, timeout: 2 * time.Second, prompt: defaultPrompt, debug: true, serverUID: os.Getuid()}
+func opts(d *wiretest.Server) options {
+	return options{socket: d.Socket, timeout: 2 * time.Second, prompt: defaultPrompt, debug: true, serverUID: os.Getuid()}
 }
 
 func TestFlowPromptAccepted(t *testing.T) {
@@ -80,7 +81,7 @@ func TestFlowPromptAccepted(t *testing.T) {
 	assert.Equal(t, pamSuccess, authenticate(h, opts(d)))
 	assert.Equal(t, []string{"echo-off: Verification code: "}, h.prompts)
 	assert.Equal(t, []string{"info: Welcome back."}, h.shown)
-	reqs := d.requests()
+	reqs := d.Requests()
 	require.Len(t, reqs, 2)
 	for i, op := range []wire.Op{wire.OpLoginQuery, wire.OpLoginVerify} {
 		assert.Equal(t, op, reqs[i].Op)
@@ -120,14 +121,14 @@ func TestFlowEmptyCodeIsNotSent(t *testing.T) {
 	d := newFakeDaemon(t, promptFor("123456"))
 	h := &fakeHost{user: "alice", answers: []string{""}}
 	assert.Equal(t, pamAuthErr, authenticate(h, opts(d)))
-	assert.Len(t, d.requests(), 1)
+	assert.Len(t, d.Requests(), 1)
 }
 
 func TestFlowConversationFails(t *testing.T) {
 	d := newFakeDaemon(t, promptFor("123456"))
 	h := &fakeHost{user: "alice"}
 	assert.Equal(t, pamConvErr, authenticate(h, opts(d)))
-	assert.Len(t, d.requests(), 1)
+	assert.Len(t, d.Requests(), 1)
 }
 
 func TestFlowActions(t *testing.T) {
@@ -171,7 +172,7 @@ func TestFlowUser(t *testing.T) {
 	assert.Equal(t, pamUserUnknown, authenticate(&fakeHost{user: ""}, opts(d)))
 	assert.Equal(t, pamConvErr, authenticate(&fakeHost{userErr: pamConvErr}, opts(d)))
 	assert.Equal(t, pamServiceErr, authenticate(&fakeHost{userErr: 4 /* PAM_SYSTEM_ERR */}, opts(d)))
-	assert.Empty(t, d.requests())
+	assert.Empty(t, d.Requests())
 }
 
 func TestFlowDaemonUnavailable(t *testing.T) {
@@ -193,9 +194,9 @@ func TestFlowRefusesServerOfAnotherUID(t *testing.T) {
 	o.serverUID = os.Getuid() + 1
 	h := &fakeHost{user: "alice"}
 	assert.Equal(t, pamAuthinfoUnavail, authenticate(h, o))
-	assert.Empty(t, d.requests(), "the module sent a request to a server of another uid")
+	assert.Empty(t, d.Requests(), "the module sent a request to a server of another uid")
 	logs := strings.Join(h.logs, "\n")
-	assert.Contains(t, logs, fmt.Sprintf("the socket at %s is served by uid %d, not uid %d", d.socket, os.Getuid(), os.Getuid()+1))
+	assert.Contains(t, logs, fmt.Sprintf("the socket at %s is served by uid %d, not uid %d", d.Socket, os.Getuid(), os.Getuid()+1))
 	assert.Contains(t, logs, "misconfiguration")
 	assert.Contains(t, logs, "attack")
 
@@ -250,7 +251,7 @@ func TestFlowEnroll(t *testing.T) {
 	assert.Contains(t, all, "▀")
 	assert.Contains(t, all, "rc-one-1111")
 	assert.Contains(t, all, "rc-two-2222")
-	reqs := d.requests()
+	reqs := d.Requests()
 	require.Len(t, reqs, 3)
 	assert.Equal(t, []string{"111111", "222222"}, reqs[2].Codes)
 	for _, l := range h.logs {

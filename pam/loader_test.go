@@ -127,7 +127,7 @@ func TestLoaderHostsReapingChildren(t *testing.T) {
 			assertNoGoInHost(t, h)
 			t.Logf("%s: %d of %d children reaped by the host", mode, atoi(h.fields["reaped_by_host"]), len(answers))
 
-			reqs := d.requests()
+			reqs := d.Requests()
 			require.NotEmpty(t, reqs)
 			for _, r := range reqs {
 				assert.Equal(t, svc, r.Service)
@@ -147,7 +147,7 @@ func TestLoaderAsksUserInHost(t *testing.T) {
 	assert.Equal(t, []string{nSuccess, nAuthErr}, h.results, "%s", h.run)
 	assert.Equal(t, 1, strings.Count(h.stdout, "PROMPT_ECHO: login:"), "%s", h.run)
 	assert.Equal(t, 2, strings.Count(h.stdout, "user=alice\n"), "%s", h.run)
-	for _, r := range d.requests() {
+	for _, r := range d.Requests() {
 		assert.Equal(t, "alice", r.User)
 	}
 	assertNoGoInHost(t, h)
@@ -156,7 +156,7 @@ func TestLoaderAsksUserInHost(t *testing.T) {
 func TestLoaderDaemonUnavailable(t *testing.T) {
 	d := newFakeDaemon(t, promptFor("1"))
 	svc := simpleService(t, d)
-	d.ln.Close()
+	d.Close()
 	for _, mode := range hostModes {
 		h := runHost(t, svc, mode, "1", nil)
 		assert.Equal(t, []string{nUnavail}, h.results, "%s: %s", mode, h.run)

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/totpd/totpd/daemon/wire"
+	"github.com/totpd/totpd/daemon/wire/wiretest"
 	"github.com/totpd/totpd/e2e/testutils"
 )
 
@@ -27,19 +28,19 @@ func pamtester(t *testing.T, service, user, stdin string) run {
 }
 
 // simpleService is the plain stack: the module required, nothing else.
-func simpleService(t *testing.T, d *fakeDaemon, args ...string) string {
+func simpleService(t *testing.T, d *wiretest.Server, args ...string) string {
 	dir := moduleDir(t)
-	return pamService(t, moduleLine("required", dir, d.socket, args...), "account required pam_permit.so")
+	return pamService(t, moduleLine("required", dir, d.Socket, args...), "account required pam_permit.so")
 }
 
 // ignoreService is a stack where the three outcomes differ for pamtester:
 // success ends the stack (authenticated); PAM_IGNORE goes on to pam_echo,
 // which prints ignoredTag, and pam_permit (authenticated, with the tag);
 // a failure ends it with the module's own result.
-func ignoreService(t *testing.T, d *fakeDaemon) string {
+func ignoreService(t *testing.T, d *wiretest.Server) string {
 	dir := moduleDir(t)
 	return pamService(t,
-		moduleLine("[success=done ignore=ignore default=die]", dir, d.socket),
+		moduleLine("[success=done ignore=ignore default=die]", dir, d.Socket),
 		"auth optional pam_echo.so "+ignoredTag,
 		"auth required pam_permit.so",
 		"account required pam_permit.so")
@@ -64,7 +65,7 @@ func TestPamtesterPromptAccepted(t *testing.T) {
 	assert.Contains(t, r.stderr+r.stdout, ptSuccess)
 	assert.Contains(t, r.stdout+r.stderr, "Verification code: ")
 	assert.Contains(t, r.stdout, "Welcome, alice.")
-	reqs := d.requests()
+	reqs := d.Requests()
 	require.Len(t, reqs, 2)
 	assert.Equal(t, wire.OpLoginQuery, reqs[0].Op)
 	assert.Equal(t, wire.OpLoginVerify, reqs[1].Op)
@@ -93,7 +94,7 @@ func TestPamtesterEmptyCode(t *testing.T) {
 	d := newFakeDaemon(t, promptFor("123456"))
 	r := pamtester(t, simpleService(t, d), "alice", "\n")
 	assert.Contains(t, r.stderr, ptAuthErr, "%s", r)
-	assert.Len(t, d.requests(), 1, "an empty code must not be sent")
+	assert.Len(t, d.Requests(), 1, "an empty code must not be sent")
 }
 
 func TestPamtesterIgnoreSuccessFailureDiffer(t *testing.T) {
@@ -102,7 +103,7 @@ func TestPamtesterIgnoreSuccessFailureDiffer(t *testing.T) {
 	r := pamtester(t, ignoreService(t, d), "alice", "")
 	assert.Equal(t, 0, r.code, "%s", r)
 	assert.Contains(t, r.stdout, ignoredTag)
-	assert.Len(t, d.requests(), 1)
+	assert.Len(t, d.Requests(), 1)
 
 	// PAM_SUCCESS: done, without reaching pam_echo.
 	d = newFakeDaemon(t, promptFor("123456"))
@@ -126,7 +127,7 @@ func TestPamtesterAllowShowsMessage(t *testing.T) {
 	assert.Equal(t, 0, r.code, "%s", r)
 	assert.Contains(t, r.stdout, "A verification code will be required for alice from 2031-01-01.")
 	assert.NotContains(t, r.stdout+r.stderr, "Verification code: ")
-	assertLogin(t, d.requests(), svc)
+	assertLogin(t, d.Requests(), svc)
 }
 
 func TestPamtesterDeny(t *testing.T) {
@@ -136,7 +137,7 @@ func TestPamtesterDeny(t *testing.T) {
 	assert.NotEqual(t, 0, r.code, "%s", r)
 	assert.Contains(t, r.stderr, ptAuthErr)
 	assert.Contains(t, r.stderr, "locked for 15 minutes")
-	assert.Len(t, d.requests(), 1)
+	assert.Len(t, d.Requests(), 1)
 }
 
 func TestPamtesterNoUser(t *testing.T) {
@@ -167,7 +168,7 @@ func TestPamtesterEnrollAtLogin(t *testing.T) {
 		}
 		assert.LessOrEqual(t, len([]rune(line)), 80, "line wider than 80 columns: %q", line)
 	}
-	reqs := d.requests()
+	reqs := d.Requests()
 	require.Len(t, reqs, 6)
 	assert.Equal(t, []string{"111111", "222222"}, reqs[2].Codes)
 	assertLogin(t, reqs[:3], svc)
@@ -176,7 +177,7 @@ func TestPamtesterEnrollAtLogin(t *testing.T) {
 func TestPamtesterDaemonMissing(t *testing.T) {
 	d := newFakeDaemon(t, promptFor("1"))
 	svc := simpleService(t, d)
-	d.ln.Close() // removes the socket
+	d.Close() // removes the socket
 	r := pamtester(t, svc, "alice", "123456\n")
 	assert.NotEqual(t, 0, r.code, "%s", r)
 	assert.Contains(t, r.stderr, ptUnavail)
@@ -190,7 +191,7 @@ func TestPamtesterDaemonHangs(t *testing.T) {
 	assert.Contains(t, r.stderr, ptUnavail)
 	assert.GreaterOrEqual(t, r.elapsed, 2*time.Second)
 	assert.Less(t, r.elapsed, 3*time.Second)
-	assert.Len(t, d.requests(), 1)
+	assert.Len(t, d.Requests(), 1)
 }
 
 func TestPamtesterDaemonHangsOnVerify(t *testing.T) {
@@ -246,7 +247,7 @@ func TestPamtesterSyslog(t *testing.T) {
 
 	missing := newFakeDaemon(t, promptFor("1"))
 	svc = simpleService(t, missing)
-	missing.ln.Close()
+	missing.Close()
 	pamtester(t, svc, "alice", "")
-	assert.Contains(t, logs("not answering on "+missing.socket), "not answering on "+missing.socket)
+	assert.Contains(t, logs("not answering on "+missing.Socket), "not answering on "+missing.Socket)
 }

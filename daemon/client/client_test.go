@@ -5,53 +5,33 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/totpd/totpd/daemon/wire"
+	"github.com/totpd/totpd/daemon/wire/wiretest"
 )
 
-// fakeServer listens on a fresh socket as the test's own uid, answers
-// every request with resp, and reports on got how many bytes each
+// fakeServer listens on a fresh socket as the test's own uid (wiretest),
+// answers every request with resp, and reports on got how many bytes each
 // connection sent before it closed.
 func fakeServer(t *testing.T, resp wire.Response) (socket string, got <-chan int) {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "totpd-client") // t.TempDir can exceed the 108 bytes of a socket address
-	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	socket = filepath.Join(dir, "totpd.sock")
-	ln, err := net.Listen("unix", socket)
-	require.NoError(t, err)
-	t.Cleanup(func() { ln.Close() })
 	sent := make(chan int, 16)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(5 * time.Second))
-				var req wire.Request
-				if err := wire.ReadJSON(c, wire.MaxFrame, &req); err != nil {
-					n, _ := io.Copy(io.Discard, c)
-					sent <- int(n)
-					return
-				}
-				r := resp
-				r.Version = wire.Version
-				_ = wire.WriteJSON(c, r)
-				sent <- 1 << 20 // a whole request
-			}()
+	s := wiretest.NewRawServer(t, func(c *wiretest.Conn) {
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.ReadRequest(); err != nil {
+			n, _ := io.Copy(io.Discard, c)
+			sent <- int(n)
+			return
 		}
-	}()
-	return socket, sent
+		_ = c.Reply(resp)
+		sent <- 1 << 20 // a whole request
+	})
+	return s.Socket, sent
 }
 
 func TestCallChecksServerUID(t *testing.T) {

@@ -3,39 +3,24 @@ package client
 import (
 	"context"
 	"errors"
-	"net"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/totpd/totpd/daemon/wire"
+	"github.com/totpd/totpd/daemon/wire/wiretest"
 	"github.com/totpd/totpd/e2e/testutils"
 )
 
-// answerWith serves one connection on a fresh socket: it reads the
-// request and writes body as the answer. It reports the socket's path.
+// answerWith serves connections on a fresh socket (wiretest): it reads
+// the request and writes body as the answer. It reports the socket's path.
 func answerWith(t *testing.T, body string) string {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "totpd-client")
-	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	sock := filepath.Join(dir, "s")
-	ln, err := net.Listen("unix", sock)
-	require.NoError(t, err)
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
+	return wiretest.NewRawServer(t, func(c *wiretest.Conn) {
 		wire.ReadFrame(c, wire.MaxFrame)
 		wire.WriteFrame(c, []byte(body))
-	}()
-	return sock
+	}).Socket
 }
 
 // TestCallVersionFirst: an answer of another version, with fields this

@@ -4,7 +4,9 @@
 //
 // Usage: fakeserver SOCKET. It listens on SOCKET (mode 0666), prints
 // "ready" on stdout, then one line "got OP" for every request that
-// reaches it, and serves until it is killed.
+// reaches it, and serves until it is killed. It runs in a process of its
+// own, so it serves with wiretest.Answer, the exchange of the in-process
+// test server.
 package main
 
 import (
@@ -15,6 +17,7 @@ import (
 	"time"
 
 	"github.com/totpd/totpd/daemon/wire"
+	"github.com/totpd/totpd/daemon/wire/wiretest"
 )
 
 func main() {
@@ -47,19 +50,17 @@ func main() {
 		go func() {
 			defer c.Close()
 			c.SetDeadline(time.Now().Add(10 * time.Second))
-			var req wire.Request
-			if err := wire.ReadJSON(c, wire.MaxFrame, &req); err != nil {
-				return
-			}
-			say("got %s", req.Op)
-			_ = wire.WriteJSON(c, yes(req))
+			_, _ = wiretest.Answer(c, func(req wire.Request) wire.Response {
+				say("got %s", req.Op)
+				return yes(req)
+			})
 		}()
 	}
 }
 
 // yes answers req the way that would let a caller in or look healthy.
 func yes(req wire.Request) wire.Response {
-	r := wire.Response{Version: wire.Version}
+	var r wire.Response
 	switch req.Op {
 	case wire.OpLoginQuery, wire.OpLoginVerify:
 		r.Action = wire.ActionAllow
