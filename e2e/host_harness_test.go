@@ -332,24 +332,12 @@ func hostAudit(d *daemon, user string) []string {
 // ---------------------------------------------------------------------
 // Private mount namespaces, for programs whose PAM service name is fixed
 
-// hostBind is one bind mount: Src over Dst.
-type hostBind struct{ Src, Dst string }
-
 // hostNamespaced reports a command that runs argv in a new private mount
-// namespace where binds are mounted first: only that process tree sees
-// them, the machine's files stay as they are.
-func hostNamespaced(binds []hostBind, argv ...string) *exec.Cmd {
-	const script = `set -e
-while [ "$1" != "--" ]; do mount --bind "$1" "$2"; shift 2; done
-shift
-exec "$@"`
-	args := []string{"--mount", "--propagation", "private", "--", "sh", "-c", script, "sh"}
-	for _, b := range binds {
-		args = append(args, b.Src, b.Dst)
-	}
-	args = append(args, "--")
-	args = append(args, argv...)
-	cmd := exec.Command("unshare", args...)
+// namespace where binds are mounted first (hostkit.Private): only that
+// process tree sees them, the machine's files stay as they are.
+func hostNamespaced(binds []hostkit.Bind, argv ...string) *exec.Cmd {
+	args, _ := hostkit.Private{Binds: binds}.Argv(argv...) // no Etc: cannot fail
+	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Env = hostEnv()
 	cmd.Dir = "/"
 	return cmd

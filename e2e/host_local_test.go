@@ -78,7 +78,7 @@ func TestHostSu(t *testing.T) {
 	stack := hostFile(t, dir, "su", hostContribStack(t, "pam.d/su", module, d.Socket, 10), 0o644)
 	// `su -` uses the service su-l, whose Debian file includes su.
 	su := func(t *testing.T) *hostTerm {
-		cmd := hostNamespaced([]hostBind{{stack, "/etc/pam.d/su"}},
+		cmd := hostNamespaced([]hostkit.Bind{{Src: stack, Dst: "/etc/pam.d/su"}},
 			"runuser", "-u", alice.Name, "--", "su", "-", bob.Name, "-c", "echo "+hostLoginMarker+"$(id -un)")
 		return hostStartTerm(t, cmd)
 	}
@@ -140,9 +140,9 @@ func TestHostSudo(t *testing.T) {
 	hostSetPasswords(t, map[string]string{alice.Name: pw})
 	e := hostEnroll(t, d, alice)
 	dir := publicDir(t)
-	binds := []hostBind{
-		{hostFile(t, dir, "sudo", hostContribStack(t, "pam.d/sudo", module, d.Socket, 10), 0o644), "/etc/pam.d/sudo"},
-		{hostFile(t, dir, "sudoers", hostSudoers(alice.Name), 0o440), "/etc/sudoers"},
+	binds := []hostkit.Bind{
+		{Src: hostFile(t, dir, "sudo", hostContribStack(t, "pam.d/sudo", module, d.Socket, 10), 0o644), Dst: "/etc/pam.d/sudo"},
+		{Src: hostFile(t, dir, "sudoers", hostSudoers(alice.Name), 0o440), Dst: "/etc/sudoers"},
 	}
 	// sudo -S reads the password from stdin, and the code too: every
 	// hidden question of the PAM conversation goes to stdin with -S.
@@ -187,7 +187,7 @@ func TestHostLogin(t *testing.T) {
 	dir := publicDir(t)
 	stack := hostFile(t, dir, "login", hostContribStack(t, "pam.d/login", module, d.Socket, 10), 0o644)
 	login := func(t *testing.T) *hostTerm {
-		cmd := hostNamespaced([]hostBind{{stack, "/etc/pam.d/login"}}, "login")
+		cmd := hostNamespaced([]hostkit.Bind{{Src: stack, Dst: "/etc/pam.d/login"}}, "login")
 		return hostStartTerm(t, cmd)
 	}
 

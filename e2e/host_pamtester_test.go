@@ -18,6 +18,7 @@ import (
 
 	"github.com/totpd/totpd/daemon/wire"
 	"github.com/totpd/totpd/daemon/wire/wiretest"
+	"github.com/totpd/totpd/e2e/hostkit"
 )
 
 // hostIgnoredTag is what pam_echo prints when pam_totpd answered PAM_IGNORE.
@@ -309,12 +310,12 @@ func TestHostPamAuthUpdate(t *testing.T) {
 	e := hostEnroll(t, d, alice)
 
 	dir := publicDir(t)
-	var binds []hostBind
+	var binds []hostkit.Bind
 	for _, orig := range []string{"/etc/pam.d", "/usr/share/pam-configs", "/var/lib/pam", "/var/cache/debconf"} {
 		cp := filepath.Join(dir, strings.ReplaceAll(strings.TrimPrefix(orig, "/"), "/", "_"))
 		out, err := exec.Command("cp", "-a", orig, cp).CombinedOutput()
 		require.NoError(t, err, "cp -a %s: %s", orig, out)
-		binds = append(binds, hostBind{cp, orig})
+		binds = append(binds, hostkit.Bind{Src: cp, Dst: orig})
 	}
 	pamd, configs := binds[0].Src, binds[1].Src
 	hostFile(t, configs, "totpd", hostContribStack(t, "pam-configs/totpd", module, d.Socket, 5), 0o644)

@@ -8,7 +8,6 @@ import (
 	"crypto/rand"
 	"fmt"
 	"net"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -59,9 +58,7 @@ func hostStartSSHD(t *testing.T, stack, dropIn string, overrides ...string) *hos
 	require.NoError(t, err, "starting sshd; its log:\n%s", s.logs.String())
 	s.sshd, s.Addr, s.Config = sshd, sshd.Addr, sshd.Config
 	t.Cleanup(s.stop)
-	pub, err := os.ReadFile(sshd.HostKey + ".pub")
-	require.NoError(t, err)
-	s.HostKey, _, _, _, err = ssh.ParseAuthorizedKey(pub)
+	s.HostKey, err = sshd.HostPublicKey()
 	require.NoError(t, err)
 	return s
 }

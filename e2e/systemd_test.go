@@ -1,11 +1,9 @@
 package e2e
 
 import (
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -13,67 +11,25 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/totpd/totpd/daemon/wire"
+	"github.com/totpd/totpd/e2e/hostkit"
 	"github.com/totpd/totpd/e2e/testutils"
 )
 
-// notifySocket is a test $NOTIFY_SOCKET: it keeps every sd_notify datagram.
-type notifySocket struct {
-	Path string
-	mu   sync.Mutex
-	msgs []string
-}
+// notifySocket is a test $NOTIFY_SOCKET (hostkit.NotifySocket), closed at cleanup.
+type notifySocket struct{ *hostkit.NotifySocket }
 
-func newNotifySocket(t *testing.T) *notifySocket {
+func newNotifySocket(t *testing.T) notifySocket {
 	t.Helper()
-	n := &notifySocket{Path: filepath.Join(publicDir(t), "notify")}
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: n.Path, Net: "unixgram"})
+	n, err := hostkit.ListenNotify(filepath.Join(publicDir(t), "notify"))
 	require.NoError(t, err)
-	t.Cleanup(func() { conn.Close() })
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			k, _, err := conn.ReadFromUnix(buf)
-			if err != nil {
-				return
-			}
-			n.mu.Lock()
-			n.msgs = append(n.msgs, string(buf[:k]))
-			n.mu.Unlock()
-		}
-	}()
-	return n
+	t.Cleanup(n.Close)
+	return notifySocket{n}
 }
 
-// has reports whether some datagram from the from-th on holds the line want.
-func (n *notifySocket) has(from int, want string) bool {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	for _, m := range n.msgs[min(from, len(n.msgs)):] {
-		for _, l := range strings.Split(m, "\n") {
-			if l == want || strings.HasPrefix(want, "STATUS=") && strings.HasPrefix(l, want) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func (n *notifySocket) count() int {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return len(n.msgs)
-}
-
-func (n *notifySocket) String() string {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return strings.Join(n.msgs, " | ")
-}
-
-// waitNotify waits for a datagram (from the from-th on) with the line want.
-func (n *notifySocket) wait(t *testing.T, from int, want string) {
+// wait waits for a datagram (from the from-th on) with the line want.
+func (n notifySocket) wait(t *testing.T, from int, want string) {
 	t.Helper()
-	testutils.WaitFor(t, 10*time.Second, "sd_notify "+want, func() bool { return n.has(from, want) })
+	testutils.WaitFor(t, 10*time.Second, "sd_notify "+want, func() bool { return n.Has(from, want) })
 }
 
 // TestSocketActivation starts totpd the way totpd.socket does: the
@@ -139,7 +95,7 @@ func TestNotifyAndReload(t *testing.T) {
 	require.Equal(t, 5, failuresToLock())
 
 	// A good change.
-	mark := notify.count()
+	mark := notify.Count()
 	d.WriteConfig(config{MaxFailures: 2})
 	d.Signal(syscall.SIGHUP)
 	d.WaitLog("reloaded "+d.CfgPath, 10*time.Second)
@@ -154,7 +110,7 @@ func TestNotifyAndReload(t *testing.T) {
 		"broken TOML": config{MaxFailures: 10}.render(d.Socket, d.StateDir, d.KeyFile) + "\n[lockout\n",
 	} {
 		before := strings.Count(d.Stderr(), "reload failed")
-		mark = notify.count()
+		mark = notify.Count()
 		d.WriteConfigRaw(text)
 		d.Signal(syscall.SIGHUP)
 		testutils.WaitFor(t, 10*time.Second, what+": the reload to fail", func() bool {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/totpd/totpd/daemon/client"
 	"github.com/totpd/totpd/daemon/wire"
+	"github.com/totpd/totpd/e2e/hostkit"
 	"github.com/totpd/totpd/totp"
 )
 
@@ -280,7 +281,7 @@ require = "none"
 			hide = append(hide, h)
 		}
 	}
-	n, err := listenNotify(filepath.Join(dir, "notify.sock"))
+	n, err := hostkit.ListenNotify(filepath.Join(dir, "notify.sock"))
 	if err != nil {
 		return nil, fmt.Errorf("notify socket: %w", err)
 	}

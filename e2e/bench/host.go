@@ -8,19 +8,16 @@ package main
 // loopback port; all of it, and the tbench* accounts, go at the end.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"github.com/totpd/totpd/e2e/proctree"
 	"net"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -28,6 +25,9 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/totpd/totpd/e2e/hostkit"
+	"github.com/totpd/totpd/e2e/proctree"
+	"github.com/totpd/totpd/e2e/testutils"
 	"github.com/totpd/totpd/totp"
 )
 
@@ -308,27 +308,21 @@ func (a *codeAlloc) waitedSoFar() time.Duration {
 type sshdProc struct {
 	addr    string
 	hostKey ssh.PublicKey
-	cmd     *exec.Cmd
-	done    chan struct{}
-	logs    *bytes.Buffer
+	sshd    *hostkit.SSHD
+	logs    *testutils.LockedBuffer
 }
 
-var sshdConfig = `ListenAddress 127.0.0.1
-PidFile none
-HostKey %s
-UsePAM yes
-KbdInteractiveAuthentication yes
-PasswordAuthentication no
-PubkeyAuthentication no
-AuthenticationMethods keyboard-interactive
-LogLevel ERROR
-UseDNS no
-PermitRootLogin no
-PrintMotd no
-PrintLastLog no
-MaxStartups 200
-MaxSessions 20
-`
+// sshdOverrides come before hostkit's sshd_config, whose other lines
+// (loopback, no pid file, PAM, MaxStartups 200 …) the bench takes as they
+// are: sshd keeps the first value of a keyword, so these win.
+var sshdOverrides = []string{
+	"KbdInteractiveAuthentication yes",
+	"PasswordAuthentication no",
+	"PubkeyAuthentication no",
+	"AuthenticationMethods keyboard-interactive",
+	"LogLevel ERROR",
+	"MaxSessions 20",
+}
 
 // contribSession is the account and session part of contrib's sshd stacks.
 func (h *hostBench) contribSession() string {
@@ -346,95 +340,38 @@ func (h *hostBench) contribSession() string {
 	return strings.Join(out, "\n") + "\n"
 }
 
+// startSSHD starts sshd (hostkit.StartSSHD: a symlink named after its
+// PAM service, its own host key and loopback port) with auth and the
+// contrib session part as its PAM service.
 func (h *hostBench) startSSHD(kind, auth string) (*sshdProc, error) {
 	service, err := h.service(kind, auth+h.contribSession())
 	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
 		return nil, err
 	}
 	dir := filepath.Join(h.dir, kind)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	link := filepath.Join(dir, service)
-	if err := os.Symlink("/usr/sbin/sshd", link); err != nil {
-		return nil, err
-	}
-	key := filepath.Join(dir, "host_ed25519_key")
-	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "totpd-bench", "-f", key).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("ssh-keygen: %v: %s", err, out)
-	}
-	pub, err := os.ReadFile(key + ".pub")
+	s := &sshdProc{logs: &testutils.LockedBuffer{Limit: 1 << 20}}
+	s.sshd, err = hostkit.StartSSHD(hostkit.SSHDOptions{
+		Dir:       dir,
+		Service:   service,
+		Overrides: sshdOverrides,
+		Comment:   "totpd bench, PAM service " + service,
+		Env:       []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"},
+		Output:    s.logs,
+		// Should the bench die without cleaning up, sshd goes too.
+		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM},
+	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w; sshd's log: %s", err, s.logs.String())
 	}
-	s := &sshdProc{done: make(chan struct{}), logs: &bytes.Buffer{}}
-	if s.hostKey, _, _, _, err = ssh.ParseAuthorizedKey(pub); err != nil {
-		return nil, err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	s.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	cfg := filepath.Join(dir, "sshd_config")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(sshdConfig, key)), 0o600); err != nil {
-		return nil, err
-	}
-	env := []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"}
-	check := exec.Command(link, "-t", "-f", cfg, "-p", strconv.Itoa(port))
-	check.Env = env
-	if out, err := check.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("sshd -t: %v: %s", err, out)
-	}
-	s.cmd = exec.Command(link, "-D", "-e", "-f", cfg, "-p", strconv.Itoa(port))
-	s.cmd.Env = env
-	lw := &lockedWriter{w: s.logs}
-	s.cmd.Stdout, s.cmd.Stderr = lw, lw
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	if err := s.cmd.Start(); err != nil {
-		return nil, err
-	}
-	go func() { s.cmd.Wait(); close(s.done) }()
 	cleanupOnExit(s.stop)
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		select {
-		case <-s.done:
-			return nil, fmt.Errorf("sshd exited before serving: %s", s.logs.String())
-		default:
-		}
-		if c, err := net.DialTimeout("tcp", s.addr, time.Second); err == nil {
-			c.SetDeadline(time.Now().Add(5 * time.Second))
-			line, _ := bufio.NewReader(c).ReadString('\n')
-			c.Close()
-			if strings.HasPrefix(line, "SSH-2.0-") {
-				return s, nil
-			}
-		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("sshd did not greet on %s within 15s", s.addr)
-		}
-		time.Sleep(10 * time.Millisecond)
+	s.addr = s.sshd.Addr
+	if s.hostKey, err = s.sshd.HostPublicKey(); err != nil {
+		return nil, err
 	}
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.w.Len() > 1<<20 {
-		return len(p), nil
-	}
-	return l.w.Write(p)
+	return s, nil
 }
 
 // login connects as user, answers every keyboard-interactive question
@@ -477,7 +414,7 @@ func (s *sshdProc) login(user, code string) error {
 func (s *sshdProc) leftover() int {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		n := len(proctree.Descendants(s.cmd.Process.Pid))
+		n := len(proctree.Descendants(s.sshd.Pid()))
 		if n == 0 || time.Now().After(deadline) {
 			return n
 		}
@@ -485,18 +422,6 @@ func (s *sshdProc) leftover() int {
 	}
 }
 
-// stop ends sshd by its pid (SIGTERM, then SIGKILL) and whatever of its
-// own processes it left.
-func (s *sshdProc) stop() {
-	left := proctree.Descendants(s.cmd.Process.Pid)
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(10 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.done
-	}
-	for pid := range left {
-		syscall.Kill(pid, syscall.SIGKILL)
-	}
-}
+// stop ends sshd by its pid (SIGTERM, then SIGKILL after 10 s) and
+// whatever of its own processes it left.
+func (s *sshdProc) stop() { s.sshd.Stop(10 * time.Second) }

@@ -5,15 +5,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
+
+	"github.com/totpd/totpd/e2e/hostkit"
 )
 
 // fakeUsers makes, in dir (which must hold nothing else), copies of
@@ -82,71 +82,10 @@ func fakeUsers(dir string, n int) (passwd, group string, names []string, err err
 	return passwd, group, names, nil
 }
 
-// notifySocket is a NOTIFY_SOCKET like systemd's: the daemon sends
-// READY=1 there when it is serving.
-type notifySocket struct {
-	path string
-	conn *net.UnixConn
-	mu   sync.Mutex
-	subs []chan notifyMsg
-}
-
-type notifyMsg struct {
-	at    time.Time
-	state string
-}
-
-func listenNotify(path string) (*notifySocket, error) {
-	os.Remove(path)
-	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		return nil, err
-	}
-	n := &notifySocket{path: path, conn: c}
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			k, _, err := c.ReadFromUnix(buf)
-			if err != nil {
-				return
-			}
-			m := notifyMsg{at: time.Now(), state: string(buf[:k])}
-			n.mu.Lock()
-			for _, s := range n.subs {
-				select {
-				case s <- m:
-				default:
-				}
-			}
-			n.mu.Unlock()
-		}
-	}()
-	return n, nil
-}
-
-// subscribe reports a channel of the messages from now on.
-func (n *notifySocket) subscribe() (<-chan notifyMsg, func()) {
-	ch := make(chan notifyMsg, 16)
-	n.mu.Lock()
-	n.subs = append(n.subs, ch)
-	n.mu.Unlock()
-	return ch, func() {
-		n.mu.Lock()
-		defer n.mu.Unlock()
-		for i, s := range n.subs {
-			if s == ch {
-				n.subs = append(n.subs[:i], n.subs[i+1:]...)
-				break
-			}
-		}
-	}
-}
-
-func (n *notifySocket) Close() { n.conn.Close(); os.Remove(n.path) }
-
-// daemonProc is one totpd started as
+// daemonProc is one totpd started in a private mount namespace
+// (hostkit.Private: /etc overlaid, the hidden directories covered):
 //
-//	unshare --mount --propagation private -- sh -c 'mount -t overlay … /etc && exec totpd --config CFG'
+//	unshare --mount --propagation private -- sh -c 'mount -t overlay … /etc && … exec totpd --config CFG'
 //
 // unshare does not fork (no --fork), and sh execs totpd, so the pid of
 // the unshare process is the pid of totpd once it runs.
@@ -170,7 +109,7 @@ type procSpec struct {
 	etcOverlay      string   // directory with passwd and group, laid over /etc
 	hide            []string // directories to cover with an empty one (journal, nscd)
 	emptyDir        string
-	notify          *notifySocket
+	notify          *hostkit.NotifySocket
 	log             *os.File
 	readyTimeout    time.Duration
 	stopGrace       time.Duration
@@ -179,17 +118,18 @@ type procSpec struct {
 
 // start runs totpd and waits for READY=1. On error the process is stopped.
 func startDaemon(ctx context.Context, s procSpec) (*daemonProc, error) {
-	script := `mount -t overlay totpd-bench -o "lowerdir=$1:/etc" /etc`
-	args := []string{"--mount", "--propagation", "private", "--", "sh", "-c", "", "sh", s.etcOverlay, s.totpd, s.config, s.emptyDir}
+	var binds []hostkit.Bind
 	for _, h := range s.hide {
-		script += ` && mount --bind "$4" ` + shQuote(h)
+		binds = append(binds, hostkit.Bind{Src: s.emptyDir, Dst: h})
 	}
 	// fd 3 is a pipe: a word on it marks the instant before exec, so the
 	// start time below is totpd's own, not unshare's or mount's.
-	script += ` && echo exec >&3 && exec "$2" --config "$3" 3>&-`
-	args[6] = script
-	cmd := exec.Command("unshare", args...)
-	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8", "NOTIFY_SOCKET=" + s.notify.path}
+	argv, err := hostkit.Private{Etc: s.etcOverlay, Binds: binds, MarkFD3: true}.Argv(s.totpd, "--config", s.config)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8", "NOTIFY_SOCKET=" + s.notify.Path}
 	cmd.Stdout, cmd.Stderr = s.log, s.log
 	// Should the bench die without cleaning up (a panic, SIGKILL), the
 	// daemon gets SIGTERM instead of living on.
@@ -200,7 +140,7 @@ func startDaemon(ctx context.Context, s procSpec) (*daemonProc, error) {
 	}
 	defer pr.Close()
 	cmd.ExtraFiles = []*os.File{pw}
-	ready, unsub := s.notify.subscribe()
+	ready, unsub := s.notify.Subscribe()
 	defer unsub()
 
 	p := &daemonProc{cmd: cmd, done: make(chan struct{})}
@@ -242,9 +182,9 @@ func startDaemon(ctx context.Context, s procSpec) (*daemonProc, error) {
 			}
 			execSeen = nil
 		case m := <-ready:
-			for _, l := range strings.Split(m.state, "\n") {
+			for _, l := range strings.Split(m.State, "\n") {
 				if l == "READY=1" {
-					p.readyAt = m.at
+					p.readyAt = m.At
 				}
 			}
 		case <-p.done:
@@ -371,5 +311,3 @@ func (p *daemonProc) exitedCleanly() error {
 	}
 	return p.waitErr
 }
-
-func shQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/totpd/totpd/e2e/hostkit"
 )
 
 // usage is what a process has spent so far: CPU (all threads, user +
@@ -126,9 +128,12 @@ func measureNSS(etcOverlay string, names []string) (time.Duration, error) {
 	for _, q := range []int{0, len(names) / 4, len(names) / 2, 3 * len(names) / 4, len(names) - 1} {
 		pick = append(pick, names[q])
 	}
-	script := `mount -t overlay totpd-bench -o "lowerdir=$1:/etc" /etc && exec "$2" -` + nssProbeFlag + ` "$3"`
-	out, err := exec.Command("unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script, "sh",
-		etcOverlay, self, strings.Join(pick, ",")).Output()
+	argv, err := hostkit.EtcOverlay(etcOverlay)
+	if err != nil {
+		return 0, err
+	}
+	argv = append(argv, self, "-"+nssProbeFlag, strings.Join(pick, ","))
+	out, err := exec.Command(argv[0], argv[1:]...).Output()
 	if err != nil {
 		if ee, ok := err.(*exec.ExitError); ok {
 			err = fmt.Errorf("%v: %s", err, strings.TrimSpace(string(ee.Stderr)))

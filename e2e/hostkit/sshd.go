@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/crypto/ssh"
+
 	"github.com/totpd/totpd/e2e/proctree"
 )
 
@@ -33,8 +35,8 @@ type SSHDOptions struct {
 	// Service is the PAM service, /etc/pam.d/<Service>, which the caller
 	// writes: it is the name of the symlink.
 	Service string
-	// DropIn is a contrib/sshd_config.d file, by absolute path, included
-	// as shipped.
+	// DropIn, when set, is a contrib/sshd_config.d file, by absolute
+	// path, included as shipped.
 	DropIn string
 	// Overrides come first in the config: sshd keeps the first value it
 	// reads for a keyword, so they win over the drop-in.
@@ -84,8 +86,10 @@ PrintMotd no
 PrintLastLog no
 # 10 concurrent logins must not meet random early drop.
 MaxStartups 200
-Include %s
-`, hostKey, dropIn)
+`, hostKey)
+	if dropIn != "" {
+		fmt.Fprintf(&cfg, "Include %s\n", dropIn)
+	}
 	return cfg.String()
 }
 
@@ -173,6 +177,17 @@ func WaitSSHGreeting(addr string, timeout time.Duration, exited <-chan struct{})
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// HostPublicKey reports the public half of the host key, for a client's
+// ssh.FixedHostKey.
+func (s *SSHD) HostPublicKey() (ssh.PublicKey, error) {
+	pub, err := os.ReadFile(s.HostKey + ".pub")
+	if err != nil {
+		return nil, err
+	}
+	k, _, _, _, err := ssh.ParseAuthorizedKey(pub)
+	return k, err
 }
 
 // Pid reports the listening sshd's pid.
