@@ -35,6 +35,7 @@ import (
 
 	"github.com/totpd/totpd/daemon/client"
 	"github.com/totpd/totpd/daemon/wire"
+	"github.com/totpd/totpd/e2e/hostkit"
 	"github.com/totpd/totpd/e2e/testutils"
 )
 
@@ -177,24 +178,13 @@ func randHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// admin runs a system administration command, retrying while another
-// process holds the lock on /etc/passwd or /etc/group (exit 10 for
-// useradd/usermod/userdel, 10 for groupadd/groupdel as well).
+// admin runs a system administration command, one at a time in this
+// process, retrying while another holds the lock on /etc/passwd or
+// /etc/group (testutils.RunAccountTool).
 func admin(args ...string) error {
 	accountsMu.Lock()
 	defer accountsMu.Unlock()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-		if err == nil {
-			return nil
-		}
-		locked := bytes.Contains(out, []byte("cannot lock")) || bytes.Contains(out, []byte("try again later"))
-		if !locked || time.Now().After(deadline) {
-			return fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, bytes.TrimSpace(out))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return testutils.RunAccountTool("", args...)
 }
 
 // newGroup makes a group for this test, removed at cleanup.
@@ -473,20 +463,12 @@ func (d *daemon) Start() {
 // if the daemon exits.
 func (d *daemon) waitReady(p *process) {
 	d.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if p.exited() {
-			d.t.Fatalf("totpd exited before serving (%v):\n%s", p.err, p.stderr.String())
-		}
-		c, err := net.DialTimeout("unix", d.Socket, time.Second)
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			d.t.Fatalf("totpd did not accept on %s within 15s (%v):\n%s", d.Socket, err, p.stderr.String())
-		}
-		time.Sleep(5 * time.Millisecond)
+	err := hostkit.WaitUnixSocket(context.Background(), d.Socket, 15*time.Second, p.done)
+	if errors.Is(err, hostkit.ErrExited) {
+		d.t.Fatalf("totpd exited before serving (%v):\n%s", p.err, p.stderr.String())
+	}
+	if err != nil {
+		d.t.Fatalf("totpd did not serve: %v:\n%s", err, p.stderr.String())
 	}
 }
 

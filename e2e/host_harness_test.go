@@ -30,6 +30,7 @@ import (
 
 	"github.com/totpd/totpd/daemon/wire"
 	"github.com/totpd/totpd/e2e/hostkit"
+	"github.com/totpd/totpd/e2e/testutils"
 )
 
 // hostSetup is the start of every host test: root, the tools, the
@@ -144,12 +145,9 @@ func hostContribStack(t *testing.T, rel, module, socket string, timeout int) str
 // /etc/pam.d/totpd-e2e-KIND-RANDOM, removed at cleanup, and reports its name.
 func hostService(t *testing.T, kind, text string) string {
 	t.Helper()
-	name := "totpd-e2e-" + kind + "-" + randHex(3)
-	path := filepath.Join("/etc/pam.d", name)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	name := hostkit.ServiceName("totpd-e2e-" + kind)
+	path, err := hostkit.WritePAMService(name, text)
 	require.NoError(t, err)
-	_, err = f.WriteString(text)
-	require.NoError(t, errors.Join(err, f.Close()))
 	t.Cleanup(func() {
 		if err := os.Remove(path); err != nil {
 			t.Errorf("removing %s: %v", path, err)
@@ -250,18 +248,8 @@ func hostSetPasswords(t *testing.T, pw map[string]string) {
 	}
 	accountsMu.Lock()
 	defer accountsMu.Unlock()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		cmd := exec.Command("chpasswd")
-		cmd.Stdin = strings.NewReader(in.String())
-		out, err := cmd.CombinedOutput()
-		if err == nil {
-			return
-		}
-		if !bytes.Contains(out, []byte("lock")) || time.Now().After(deadline) {
-			t.Fatalf("chpasswd: %v: %s", err, out)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := testutils.RunAccountTool(in.String(), "chpasswd"); err != nil {
+		t.Fatal(err)
 	}
 }
 

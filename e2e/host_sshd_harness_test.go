@@ -74,17 +74,9 @@ func (s *hostSSHD) Logs() string { return s.logs.String() }
 // one still there after the deadline is a hung session.
 func (s *hostSSHD) RequireNoSessionsLeft(timeout time.Duration) {
 	s.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		left := proctree.Descendants(s.Pid())
-		if len(left) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("%d sshd processes still running %v after every client finished (hung sessions):\n%s",
-				len(left), timeout, hostDescribe(left))
-		}
-		time.Sleep(20 * time.Millisecond)
+	if left := proctree.WaitGone(s.Pid(), timeout); len(left) > 0 {
+		s.t.Fatalf("%d sshd processes still running %v after every client finished (hung sessions):\n%s",
+			len(left), timeout, hostDescribe(left))
 	}
 }
 

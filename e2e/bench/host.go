@@ -10,7 +10,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
@@ -112,13 +111,13 @@ func setupHost(b *Bench) (*hostBench, error) {
 		if _, err := user.Lookup(name); err == nil {
 			return nil, fmt.Errorf("account %s exists already (left from an earlier run? userdel -r it)", name)
 		}
-		if err := retryLocked(exec.Command("useradd", "-m", "-s", "/bin/sh", name)); err != nil {
-			return nil, fmt.Errorf("useradd %s: %w", name, err)
+		if err := testutils.RunAccountTool("", "useradd", "-m", "-s", "/bin/sh", name); err != nil {
+			return nil, err
 		}
 		n := name
 		cleanupOnExit(func() {
-			if err := retryLocked(exec.Command("userdel", "-r", n)); err != nil {
-				fmt.Fprintf(os.Stderr, "bench: userdel -r %s: %v\n", n, err)
+			if err := testutils.RunAccountTool("", "userdel", "-r", n); err != nil {
+				fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 			}
 		})
 		names = append(names, name)
@@ -158,22 +157,6 @@ func setupHost(b *Bench) (*hostBench, error) {
 	return h, nil
 }
 
-// retryLocked runs cmd, again while /etc/passwd is locked by someone else.
-func retryLocked(cmd *exec.Cmd) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		c := exec.Command(cmd.Path, cmd.Args[1:]...)
-		out, err := c.CombinedOutput()
-		if err == nil {
-			return nil
-		}
-		if !bytes.Contains(out, []byte("lock")) || time.Now().After(deadline) {
-			return fmt.Errorf("%v: %s", err, bytes.TrimSpace(out))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 func (h *hostBench) oursAuth() string {
 	return fmt.Sprintf("auth required %s socket=%s timeout=5\n", h.module, h.socket)
 }
@@ -185,17 +168,9 @@ func (h *hostBench) gaAuth() string {
 // service writes /etc/pam.d/totpd-bench-KIND-RANDOM (removed at the end)
 // and reports its name.
 func (h *hostBench) service(kind, text string) (string, error) {
-	var r [3]byte
-	rand.Read(r[:])
-	name := fmt.Sprintf("totpd-bench-%s-%x", kind, r)
-	p := filepath.Join("/etc/pam.d", name)
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	name := hostkit.ServiceName("totpd-bench-" + kind)
+	p, err := hostkit.WritePAMService(name, "# totpd bench, removed at its end\n"+text)
 	if err != nil {
-		return "", err
-	}
-	_, err = f.WriteString("# totpd bench, removed at its end\n" + text)
-	if err = errors.Join(err, f.Close()); err != nil {
-		os.Remove(p)
 		return "", err
 	}
 	cleanupOnExit(func() { os.Remove(p) })
@@ -411,16 +386,7 @@ func (s *sshdProc) login(user, code string) error {
 
 // leftover waits up to 10 s for every connection's sshd to end and
 // reports how many are still there.
-func (s *sshdProc) leftover() int {
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		n := len(proctree.Descendants(s.sshd.Pid()))
-		if n == 0 || time.Now().After(deadline) {
-			return n
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
+func (s *sshdProc) leftover() int { return len(proctree.WaitGone(s.sshd.Pid(), 10*time.Second)) }
 
 // stop ends sshd by its pid (SIGTERM, then SIGKILL after 10 s) and
 // whatever of its own processes it left.

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -113,23 +112,10 @@ issuer          = "totpd-demo"
 	if err := d.notePid("totpd", cmd.Process.Pid); err != nil {
 		return err
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		select {
-		case <-d.dDone:
-			return fmt.Errorf("totpd exited before serving (%v)", cmd.ProcessState)
-		default:
-		}
-		if c, err := net.DialTimeout("unix", d.socket, time.Second); err == nil {
-			c.Close()
-			break
-		} else if time.Now().After(deadline) {
-			return fmt.Errorf("totpd did not accept on %s within 15s: %v", d.socket, err)
-		}
-		if err := d.ctx.Err(); err != nil {
-			return err
-		}
-		time.Sleep(10 * time.Millisecond)
+	if err := hostkit.WaitUnixSocket(d.ctx, d.socket, 15*time.Second, d.dDone); errors.Is(err, hostkit.ErrExited) {
+		return fmt.Errorf("totpd exited before serving (%v)", cmd.ProcessState)
+	} else if err != nil {
+		return err
 	}
 	d.say("totpd (pid %d) answers on %s; its state and key are in %s", cmd.Process.Pid, d.socket, priv)
 	return nil
@@ -253,16 +239,11 @@ func (d *demo) startSSHD() error {
 	if err != nil {
 		return err
 	}
-	pamFile := filepath.Join("/etc/pam.d", service)
-	f, err := os.OpenFile(pamFile, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	pamFile, err := hostkit.WritePAMService(service, stack)
 	if err != nil {
 		return err
 	}
 	d.onExit(func() (string, error) { return pamFile, os.Remove(pamFile) })
-	_, err = f.WriteString(stack)
-	if err := errors.Join(err, f.Close()); err != nil {
-		return err
-	}
 
 	dir, err := d.private("sshd")
 	if err != nil {
@@ -301,12 +282,12 @@ func (d *demo) startSSHD() error {
 // gone), ends those left (SIGTERM, so that they log out properly; SIGKILL
 // after 2 s), then sshd itself.
 func (d *demo) stopSSHD() (string, error) {
-	kids := waitNoKids(d.sshd.Pid(), time.Second)
+	kids := proctree.WaitGone(d.sshd.Pid(), time.Second)
 	n := len(kids)
 	for p := range kids {
 		_ = syscall.Kill(p, syscall.SIGTERM)
 	}
-	waitNoKids(d.sshd.Pid(), 2*time.Second)
+	proctree.WaitGone(d.sshd.Pid(), 2*time.Second)
 	left, killed := d.sshd.Stop(3 * time.Second)
 	what := fmt.Sprintf("sshd (pid %d", d.sshd.Pid())
 	if n > 0 {
@@ -319,19 +300,6 @@ func (d *demo) stopSSHD() (string, error) {
 		what += ", killed after 3s"
 	}
 	return what + ")", nil
-}
-
-// waitNoKids waits at most timeout for pid to have no descendants, and
-// reports those left.
-func waitNoKids(pid int, timeout time.Duration) map[int]string {
-	deadline := time.Now().Add(timeout)
-	for {
-		kids := proctree.Descendants(pid)
-		if len(kids) == 0 || time.Now().After(deadline) {
-			return kids
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // ---------------------------------------------------------------------

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Descendants reports every living descendant of pid with its command
@@ -47,4 +48,18 @@ func Descendants(pid int) map[int]string {
 		}
 	}
 	return out
+}
+
+// WaitGone waits at most timeout for pid to have no living descendants
+// (sshd's per-connection processes ending after their clients), and
+// reports those still there then.
+func WaitGone(pid int, timeout time.Duration) map[int]string {
+	deadline := time.Now().Add(timeout)
+	for {
+		kids := Descendants(pid)
+		if len(kids) == 0 || time.Now().After(deadline) {
+			return kids
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
