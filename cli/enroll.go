@@ -312,12 +312,17 @@ func warnCodeInArgs(c *cmdCtx, safe string) {
 	fmt.Fprintf(c.e.stderr, "totpctl: warning: a code on the command line can be read by every user of this host (ps, /proc) while it is valid; next time run '%s' and type the code, or pipe it: echo CODE | %s\n", safe, safe)
 }
 
-func runDisable(c *cmdCtx, _ []string) error {
+// callWithCode asks for the user's code (codeArg) and sends op with it.
+func callWithCode(c *cmdCtx, op wire.Op) (*wire.Response, error) {
 	code, err := codeArg(c)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	resp, err := c.call(wire.Request{Op: wire.OpDisable, Code: code})
+	return c.call(wire.Request{Op: op, Code: code})
+}
+
+func runDisable(c *cmdCtx, _ []string) error {
+	resp, err := callWithCode(c, wire.OpDisable)
 	if err != nil {
 		return err
 	}
@@ -331,11 +336,7 @@ func runDisable(c *cmdCtx, _ []string) error {
 }
 
 func runRecoveryCodes(c *cmdCtx, _ []string) error {
-	code, err := codeArg(c)
-	if err != nil {
-		return err
-	}
-	resp, err := c.call(wire.Request{Op: wire.OpRecoveryCodes, Code: code})
+	resp, err := callWithCode(c, wire.OpRecoveryCodes)
 	if err != nil {
 		return err
 	}
