@@ -474,6 +474,10 @@ func TestAptInstallRemovePurge(t *testing.T) {
 // installed totpctl, and stops it by its pid.
 func answers(t *testing.T) {
 	t.Helper()
+	if _, err := os.Stat(filepath.Dir(socketPath)); os.IsNotExist(err) {
+		// totpd makes the socket's directory (systemd would); leave none behind.
+		t.Cleanup(func() { _ = os.Remove(filepath.Dir(socketPath)) })
+	}
 	var logs bytes.Buffer
 	d := exec.Command("/usr/sbin/totpd", "--config", "/etc/totpd/totpd.toml")
 	d.Stdout, d.Stderr = &logs, &logs
