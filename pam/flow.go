@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/totpd/totpd/daemon/client"
-	"github.com/totpd/totpd/daemon/enrolltext"
-	"github.com/totpd/totpd/daemon/qrterm"
 	"github.com/totpd/totpd/daemon/wire"
 )
 
@@ -105,13 +103,13 @@ func (f *flow) enroll() int {
 		return r
 	}
 	e := resp.Enrollment
-	if e == nil || e.Secret == "" || e.URI == "" || e.ConfirmCodes > maxConfirmCodes {
+	if e == nil || e.Secret == "" || e.URI == "" || e.Text == "" || e.ConfirmCodes > maxConfirmCodes {
 		f.logf(logErr, "totpd answered the enrollment of %q without a usable secret", f.user)
 		return pamAuthinfoUnavail
 	}
 	f.show(resp.Messages)
 	// The enrollment is useless unseen, so it is shown even with PAM_SILENT.
-	if r := f.h.Message(enrollmentText(e), false); r != pamSuccess {
+	if r := f.h.Message(e.Text, false); r != pamSuccess {
 		f.logf(logErr, "showing the enrollment to %q: conversation failed (PAM error %d)", f.user, r)
 		return pamConvErr
 	}
@@ -138,25 +136,14 @@ func (f *flow) enroll() int {
 	}
 	f.logf(logInfo, "user %q enrolled at login", f.user)
 	f.show(resp.Messages)
-	if resp.Enrollment != nil && len(resp.Enrollment.RecoveryCodes) > 0 {
-		f.h.Message(enrolltext.RecoveryConversation(resp.Enrollment.RecoveryCodes), false)
+	if resp.Enrollment != nil && len(resp.Enrollment.RecoveryCodes) > 0 && resp.Enrollment.Text != "" {
+		f.h.Message(resp.Enrollment.Text, false)
 		// A question makes every host show the codes now: sshd, for one,
 		// would otherwise keep messages for after the login, or drop them.
 		// The daemon has said yes already, so the answer does not matter.
 		f.h.Prompt("Press Enter once you have written them down: ", true)
 	}
 	return pamSuccess
-}
-
-// enrollmentText is what a person needs to add the secret to an app: the
-// QR code (when it fits qrterm.Width columns), the key to type, and the
-// URI, as enrolltext.Conversation lays them out.
-func enrollmentText(e *wire.Enrollment) string {
-	qr, err := qrterm.Fit(e.URI)
-	if err != nil {
-		qr = ""
-	}
-	return enrolltext.Conversation(e.Secret, e.URI, qr)
 }
 
 // call sends one request about the user. It reports the response, or nil

@@ -10,10 +10,10 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/totpd/totpd/daemon/enrolltext"
 	"github.com/totpd/totpd/daemon/qrterm"
 	"github.com/totpd/totpd/daemon/wire"
 	"github.com/totpd/totpd/daemon/wire/wiretest"
-	"github.com/totpd/totpd/totp"
 )
 
 // fakeHost is a PAM application in Go: it answers prompts from a script
@@ -220,16 +220,21 @@ func enrollDaemon(confirm int) func(wire.Request) reply {
 		case wire.OpLoginQuery:
 			return action(wire.ActionEnroll, wire.Message{Text: "Set up your authenticator app now."})
 		case wire.OpLoginEnrollBegin:
+			const secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+			const uri = "otpauth://totp/host.example:alice?secret=" + secret + "&issuer=host.example&algorithm=SHA1&digits=6&period=30"
+			// The text as totpd renders it (daemon/engine loginEnrollmentText).
+			qr, _ := qrterm.Fit(uri)
 			return reply{resp: &wire.Response{Enrollment: &wire.Enrollment{
-				User: req.User, Secret: "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", ConfirmCodes: confirm,
-				URI: "otpauth://totp/host.example:alice?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=host.example&algorithm=SHA1&digits=6&period=30",
+				User: req.User, Secret: secret, ConfirmCodes: confirm, URI: uri,
+				Text: enrolltext.Conversation(secret, uri, qr),
 			}}}
 		case wire.OpLoginEnrollConfirm:
 			want := []string{"111111", "222222"}[:confirm]
 			if strings.Join(req.Codes, ",") != strings.Join(want, ",") {
 				return refusal(wire.ErrCodeDenied, "Those codes do not match.")
 			}
-			return reply{resp: &wire.Response{Enrollment: &wire.Enrollment{User: req.User, RecoveryCodes: []string{"rc-one-1111", "rc-two-2222"}}}}
+			rc := []string{"rc-one-1111", "rc-two-2222"}
+			return reply{resp: &wire.Response{Enrollment: &wire.Enrollment{User: req.User, RecoveryCodes: rc, Text: enrolltext.RecoveryConversation(rc)}}}
 		}
 		return reply{}
 	}
@@ -313,22 +318,17 @@ func TestSplitMessage(t *testing.T) {
 	assert.Equal(t, "\nabc\n\ndef", strings.Join(splitMessage("\nabc\n\ndef", 4), "\n"))
 }
 
-func TestEnrollmentText(t *testing.T) {
-	// A URI whose QR code fits 80 columns: the code, then the key and URI.
-	uri := "otpauth://totp/host.example:alice?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=host.example&algorithm=SHA1&digits=6&period=30"
-	qr, err := qrterm.Fit(uri)
-	require.NoError(t, err)
-	require.NotEmpty(t, qr)
-	text := enrollmentText(&wire.Enrollment{Secret: "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", URI: uri})
-	assert.Equal(t, "Scan this QR code with your authenticator app:\n"+qr+
-		"or type this key: "+totp.GroupSecret("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")+
-		"\nKey URI (for apps that take one):\n"+uri, text)
-
-	// Too much for 80 columns: no QR code, the key and URI still do.
-	long := "otpauth://totp/h:a?secret=JBSWY3DPEHPK3PXP&issuer=" + strings.Repeat("x", 1200)
-	text = enrollmentText(&wire.Enrollment{Secret: "JBSWY3DPEHPK3PXP", URI: long})
-	assert.Equal(t, "Add this key to your authenticator app: "+totp.GroupSecret("JBSWY3DPEHPK3PXP")+
-		"\nKey URI (for apps that take one):\n"+long, text)
+// TestFlowEnrollWithoutText: an enrollment the module cannot show (the
+// daemon sent no text) is the daemon answering nonsense.
+func TestFlowEnrollWithoutText(t *testing.T) {
+	d := newFakeDaemon(t, func(req wire.Request) reply {
+		if req.Op == wire.OpLoginQuery {
+			return action(wire.ActionEnroll)
+		}
+		return reply{resp: &wire.Response{Enrollment: &wire.Enrollment{User: req.User, Secret: "JBSWY3DPEHPK3PXP", URI: "otpauth://totp/a?secret=JBSWY3DPEHPK3PXP"}}}
+	})
+	h := &fakeHost{user: "alice"}
+	require.Equal(t, pamAuthinfoUnavail, authenticate(h, opts(d)))
 }
 
 // TestFlowTimeoutBoundsWholeExchange: timeout= bounds all calls of one

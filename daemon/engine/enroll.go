@@ -6,6 +6,8 @@ import (
 	"github.com/totpd/totpd/daemon/config"
 	"time"
 
+	"github.com/totpd/totpd/daemon/enrolltext"
+	"github.com/totpd/totpd/daemon/qrterm"
 	"github.com/totpd/totpd/daemon/store"
 	"github.com/totpd/totpd/daemon/wire"
 	"github.com/totpd/totpd/totp"
@@ -49,6 +51,9 @@ func (e *Engine) EnrollBegin(user string, info Info, atLogin bool) *wire.Respons
 		return tx.refuse(wire.ErrCodeInternal, err.Error(), "uri failed")
 	}
 	en.ConfirmCodes = tx.cfg.Enroll.ConfirmCodes
+	if atLogin {
+		en.Text = loginEnrollmentText(en)
+	}
 	return tx.ok("ok", "enrollment begun", &wire.Response{Enrollment: en})
 }
 
@@ -114,7 +119,24 @@ func (e *Engine) EnrollConfirm(user string, codes []string, info Info, atLogin b
 	if err := tx.save(); err != nil {
 		return tx.saveFailed()
 	}
-	return tx.ok("ok", "enrolled", &wire.Response{Enrollment: &wire.Enrollment{User: tx.acct.Name, RecoveryCodes: rc}})
+	en := &wire.Enrollment{User: tx.acct.Name, RecoveryCodes: rc}
+	if atLogin && len(rc) > 0 {
+		en.Text = enrolltext.RecoveryConversation(rc)
+	}
+	return tx.ok("ok", "enrolled", &wire.Response{Enrollment: en})
+}
+
+// loginEnrollmentText is what a person needs, inside a login, to add the
+// secret to an app: the QR code (when it fits qrterm.Width columns), the
+// key to type and the URI, as enrolltext.Conversation lays them out. The
+// daemon draws it so that the PAM module, loaded at every login, links no
+// QR encoder.
+func loginEnrollmentText(en *wire.Enrollment) string {
+	qr, err := qrterm.Fit(en.URI)
+	if err != nil {
+		qr = ""
+	}
+	return enrolltext.Conversation(en.Secret, en.URI, qr)
 }
 
 // consecutive reports whether codes are the codes of consecutive steps,

@@ -155,6 +155,10 @@ type Enrollment struct {
 	URI           string   `json:"uri,omitempty"`
 	RecoveryCodes []string `json:"recovery_codes,omitempty"`
 	ConfirmCodes  int      `json:"confirm_codes,omitempty"`
+	// Text is what the login conversation shows, rendered by the daemon
+	// (QR code, key, URI for login.enroll.begin; the recovery codes for
+	// login.enroll.confirm), so that the PAM module links no QR encoder.
+	Text string `json:"text,omitempty"`
 }
 
 // Check answers OpUserCheck: whether a code is valid now and, if not,
