@@ -35,7 +35,7 @@ const hostUsers = 200 // up to three fresh codes each per TOTP step for ours
 type hostUser struct {
 	name  string
 	ours  benchUser
-	gaSec []byte
+	gaSec []byte // the anchors' secret: GA's secret files and pam_oath's usersfile
 }
 
 func (u hostUser) gaCode(now time.Time) string {
@@ -43,14 +43,46 @@ func (u hostUser) gaCode(now time.Time) string {
 	return c
 }
 
+// anchorWrongCode reports a well-formed code that is none of the
+// anchors' codes of the steps around now (GA's default window is three
+// steps, pam_oath's window=1 the same).
+func (u hostUser) anchorWrongCode(now time.Time) string {
+	p := totp.DefaultParams()
+	near := map[string]bool{}
+	for _, d := range []time.Duration{-p.Period, 0, p.Period} {
+		c, _ := p.Code(u.gaSec, now.Add(d))
+		near[c] = true
+	}
+	for i := 0; ; i++ {
+		if c := fmt.Sprintf("%06d", i); !near[c] {
+			return c
+		}
+	}
+}
+
 type hostBench struct {
 	b      *Bench
 	dir    string
 	module string
 	socket string
-	gaDir  string
-	users  []hostUser
-	alloc  *codeAlloc
+	gaDir  string // GA's secret files, TOTP_AUTH (the ssh rows)
+	// GA's secret files with DISALLOW_REUSE (the pam rows): ours always
+	// refuses a replay, so the anchor does too.
+	gaReuseDir string
+	oathFile   string // pam_oath's usersfile; "" when pam_oath is not installed
+	users      []hostUser
+	alloc      *codeAlloc
+}
+
+// pamModuleDir reports the directory holding the PAM module file name, or "".
+func pamModuleDir(name string) string {
+	dir := ""
+	for _, p := range []string{"/lib/x86_64-linux-gnu/security", "/usr/lib/x86_64-linux-gnu/security", "/lib/security", "/usr/lib/security", "/lib64/security"} {
+		if _, err := os.Stat(filepath.Join(p, name)); err == nil {
+			dir = p
+		}
+	}
+	return dir
 }
 
 var (
@@ -82,13 +114,7 @@ func setupHost(b *Bench) (*hostBench, error) {
 			return nil, fmt.Errorf("%s not installed", t)
 		}
 	}
-	ga := ""
-	for _, p := range []string{"/lib/x86_64-linux-gnu/security", "/usr/lib/x86_64-linux-gnu/security", "/lib/security", "/usr/lib/security", "/lib64/security"} {
-		if _, err := os.Stat(filepath.Join(p, "pam_google_authenticator.so")); err == nil {
-			ga = p
-		}
-	}
-	if ga == "" {
+	if pamModuleDir("pam_google_authenticator.so") == "" {
 		return nil, errors.New("pam_google_authenticator.so not installed (libpam-google-authenticator)")
 	}
 	h := &hostBench{b: b, dir: filepath.Join(b.WorkDir, "host"), module: filepath.Join(b.BuildDir, "pam_totpd.so")}
@@ -98,10 +124,22 @@ func setupHost(b *Bench) (*hostBench, error) {
 		}
 	}
 	h.gaDir = filepath.Join(h.dir, "ga")
-	if err := os.MkdirAll(h.gaDir, 0o755); err != nil {
-		return nil, err
+	h.gaReuseDir = filepath.Join(h.dir, "ga-reuse")
+	for _, d := range []string{h.gaDir, h.gaReuseDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
+		}
 	}
 	os.Chmod(h.dir, 0o755)
+	// pam_oath writes the usersfile (the last code used) through
+	// FILE.new and FILE.lock beside it: a directory and a file of root's.
+	var oathUsers strings.Builder
+	if pamModuleDir("pam_oath.so") != "" {
+		if err := os.MkdirAll(filepath.Join(h.dir, "oath"), 0o700); err != nil {
+			return nil, err
+		}
+		h.oathFile = filepath.Join(h.dir, "oath", "users.oath")
+	}
 
 	// Accounts first: the daemon's view of /etc is a copy taken at its start.
 	b.Progressf("creating %d accounts tbench000…", hostUsers)
@@ -143,12 +181,23 @@ func setupHost(b *Bench) (*hostBench, error) {
 		if err != nil {
 			return nil, err
 		}
+		// google-authenticator's format: the secret, then option lines.
 		text := totp.EncodeSecret(sec) + "\n\" TOTP_AUTH\n"
-		p := filepath.Join(h.gaDir, name)
-		if err := os.WriteFile(p, []byte(text), 0o400); err != nil {
+		if err := os.WriteFile(filepath.Join(h.gaDir, name), []byte(text), 0o400); err != nil {
 			return nil, err
 		}
+		text += "\" DISALLOW_REUSE\n"
+		if err := os.WriteFile(filepath.Join(h.gaReuseDir, name), []byte(text), 0o400); err != nil {
+			return nil, err
+		}
+		// pam_oath's: TOTP of 30 s steps and 6 digits, user, no PIN, hex secret.
+		fmt.Fprintf(&oathUsers, "HOTP/T30/6 %s - %x\n", name, sec)
 		h.users = append(h.users, hostUser{name: name, ours: u, gaSec: sec})
+	}
+	if h.oathFile != "" {
+		if err := os.WriteFile(h.oathFile, []byte(oathUsers.String()), 0o600); err != nil {
+			return nil, err
+		}
 	}
 	h.alloc = &codeAlloc{users: h.users, last: make([]int64, len(h.users))}
 	for i := range h.alloc.last {
@@ -165,6 +214,15 @@ func (h *hostBench) gaAuth() string {
 	return fmt.Sprintf("auth required pam_google_authenticator.so secret=%s/${USER} user=root\n", h.gaDir)
 }
 
+// gaReuseAuth is GA with DISALLOW_REUSE in its secret files.
+func (h *hostBench) gaReuseAuth() string {
+	return fmt.Sprintf("auth required pam_google_authenticator.so secret=%s/${USER} user=root\n", h.gaReuseDir)
+}
+
+func (h *hostBench) oathAuth() string {
+	return fmt.Sprintf("auth required pam_oath.so usersfile=%s window=1 digits=6\n", h.oathFile)
+}
+
 // service writes /etc/pam.d/totpd-bench-KIND-RANDOM (removed at the end)
 // and reports its name.
 func (h *hostBench) service(kind, text string) (string, error) {
@@ -179,6 +237,32 @@ func (h *hostBench) service(kind, text string) (string, error) {
 
 // pamtester runs one whole authentication and reports its wall time.
 func (h *hostBench) pamtester(service, user, code string) (time.Duration, error) {
+	d, out, err := runPamtester(service, user, code)
+	if err == nil && !strings.Contains(out, "successfully authenticated") {
+		err = errors.New("no success reported")
+	}
+	if err != nil {
+		err = fmt.Errorf("%v: %s", err, strings.TrimSpace(out))
+	}
+	return d, err
+}
+
+// pamtesterFails runs one whole authentication that must fail with the
+// PAM error message want, and reports its wall time.
+func (h *hostBench) pamtesterFails(service, user, code, want string) (time.Duration, error) {
+	d, out, err := runPamtester(service, user, code)
+	switch {
+	case err == nil:
+		err = fmt.Errorf("succeeded, want %q: %s", want, strings.TrimSpace(out))
+	case !strings.Contains(out, want):
+		err = fmt.Errorf("%v: %s; want %q", err, strings.TrimSpace(out), want)
+	default:
+		err = nil
+	}
+	return d, err
+}
+
+func runPamtester(service, user, code string) (time.Duration, string, error) {
 	cmd := exec.Command("pamtester", service, user, "authenticate")
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"}
 	cmd.Stdin = strings.NewReader(code + "\n")
@@ -186,14 +270,7 @@ func (h *hostBench) pamtester(service, user, code string) (time.Duration, error)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	t := time.Now()
 	err := cmd.Run()
-	d := time.Since(t)
-	if err == nil && !strings.Contains(out.String(), "successfully authenticated") {
-		err = errors.New("no success reported")
-	}
-	if err != nil {
-		err = fmt.Errorf("%v: %s", err, strings.TrimSpace(out.String()))
-	}
-	return d, err
+	return time.Since(t), out.String(), err
 }
 
 // codeAlloc hands out (user, fresh code) for ours: a user's code is
