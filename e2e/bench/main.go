@@ -40,7 +40,7 @@ type section struct {
 // sections run in this order; -only picks one of them by name.
 var sections = []section{
 	{"daemon", "anchor fsync replace; durable verifications/s, p99 at 500/s, RSS and start with 10,000 users", runDaemon},
-	{"pam", "one pamtester authentication, ours / pam_google_authenticator", runPAM},
+	{"pam", "the floors; one pamtester authentication, ours / pam_google_authenticator (DISALLOW_REUSE) and / pam_oath", runPAM},
 	{"ssh", "sshd keyboard-interactive login p50, ours / pam_google_authenticator", runSSH},
 	{"security", "systemd-analyze security --offline=true of packaging/systemd/totpd.service", runSecurity},
 }
