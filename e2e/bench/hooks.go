@@ -23,9 +23,11 @@ import (
 	"time"
 )
 
+// Goals of ARCHITECTURE.md, "Numbers", for the PAM and sshd rows.
 const (
-	goalPAMRatio = 1.25
-	goalSSHRatio = 1.05
+	goalPAMRatio     = 1.25 // pamtester, ours / GA
+	goalSSHRatio     = 1.03 // sshd login p50, ours / GA
+	goalSSHConcRatio = 1.05 // 300 sshd logins at 10 concurrent, wall, ours / GA, with 0 failures
 )
 
 // pamCounts says how much the pam section measures: rounds, each of
@@ -302,7 +304,7 @@ func floorRows(kit *floorKit, fl [][]time.Duration, te, tf []time.Duration) []Ro
 }
 
 func runSSH(b *Bench) ([]Row, error) {
-	seqRow := Row{What: "sshd keyboard-interactive login p50, ours / GA", Goal: "ratio ≤ 1.05"}
+	seqRow := Row{What: "sshd keyboard-interactive login p50, ours / GA", Goal: fmt.Sprintf("ratio ≤ %.2f", goalSSHRatio)}
 	h, why := hostFor(b)
 	if why != "" {
 		seqRow.Ours, seqRow.Status, seqRow.Note = "not measured", StatusSkipped, why
@@ -385,8 +387,8 @@ func runSSH(b *Bench) ([]Row, error) {
 		Ours:   fmt.Sprintf("%s wall, %d failed", wo.Round(time.Millisecond), fco),
 		Anchor: fmt.Sprintf("GA %s wall, %d failed", wg.Round(time.Millisecond), fcg),
 		Ratio:  fmtRatio(float64(wo) / float64(wg)),
-		Goal:   fmt.Sprintf("0 failed in %d", total),
-		Status: judge(fco == 0),
+		Goal:   fmt.Sprintf("ratio ≤ %.2f, 0 failed in %d", goalSSHConcRatio, total),
+		Status: judge(fco == 0 && float64(wo)/float64(wg) <= goalSSHConcRatio),
 		Value:  float64(fco), Unit: "failures", AnchorValue: float64(fcg), RatioValue: float64(wo) / float64(wg),
 		Extra: map[string]float64{"ours_wall_s": wo.Seconds(), "ga_wall_s": wg.Seconds()},
 		Note:  "ratio is of wall times; each of ours uses a fresh TOTP code (one of the steps previous, current, next, in order per user, never two in flight per user)",
