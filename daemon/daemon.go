@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/totpd/totpd/daemon/logf"
+
 	"github.com/coreos/go-systemd/v22/activation"
 	sddaemon "github.com/coreos/go-systemd/v22/daemon"
 
@@ -62,7 +64,7 @@ type Options struct {
 // It reports an error when it cannot start or stops abnormally.
 func Run(ctx context.Context, o Options) error {
 	o.defaults()
-	logf := func(format string, args ...any) { fmt.Fprintf(o.Stderr, "totpd: "+format+"\n", args...) }
+	logf := logf.To(o.Stderr)
 
 	defaultsIfMissing := o.ConfigPath == ""
 	if o.ConfigPath == "" {

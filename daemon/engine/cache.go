@@ -1,7 +1,7 @@
 package engine
 
 import (
-	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -15,7 +15,8 @@ import (
 // a new account is seen at once. A change of any Watch file (the files
 // NSS reads) empties the cache, so an account deleted and re-created
 // under another uid is seen at once too; accounts from other sources
-// (LDAP through sssd) are at most TTL late. Group membership is not
+// (LDAP through sssd) are at most TTL late. engine.New watches
+// /etc/passwd only. Group membership is not
 // cached, so a policy change by usermod applies at once.
 type CachedAccounts struct {
 	Accounts
@@ -43,11 +44,12 @@ func NewCachedAccounts(a Accounts, ttl time.Duration, max int) *CachedAccounts {
 // User implements Accounts.
 func (c *CachedAccounts) User(name string) (Account, error) {
 	now := c.now()
-	stamp := c.fingerprint()
+	var buf [128]byte
+	stamp := c.fingerprint(buf[:0])
 	c.mu.Lock()
-	if stamp != c.stamp {
+	if string(stamp) != c.stamp { // compared without a copy: no allocation per lookup
 		clear(c.entries)
-		c.stamp = stamp
+		c.stamp = string(stamp)
 	}
 	e, ok := c.entries[name]
 	c.mu.Unlock()
@@ -59,7 +61,7 @@ func (c *CachedAccounts) User(name string) (Account, error) {
 		return a, err
 	}
 	c.mu.Lock()
-	if stamp != c.stamp { // the files changed during the lookup: keep nothing
+	if string(stamp) != c.stamp { // the files changed during the lookup: keep nothing
 		c.mu.Unlock()
 		return a, nil
 	}
@@ -71,21 +73,20 @@ func (c *CachedAccounts) User(name string) (Account, error) {
 	return a, nil
 }
 
-// fingerprint reports the identity of the Watch files: device, inode,
+// fingerprint appends to b the identity of the Watch files: device, inode,
 // size and modification time of each ("" when nothing is watched). A
 // file that cannot be read counts as changed at every call, so nothing
 // is cached for it.
-func (c *CachedAccounts) fingerprint() string {
-	if len(c.Watch) == 0 {
-		return ""
-	}
-	var b []byte
+func (c *CachedAccounts) fingerprint(b []byte) []byte {
 	for _, p := range c.Watch {
 		var st unix.Stat_t
 		if err := unix.Stat(p, &st); err != nil {
-			return "unreadable " + p + " " + c.now().String()
+			return append(b, "unreadable "+p+" "+c.now().String()...)
 		}
-		b = fmt.Appendf(b, "%d:%d:%d:%d.%d;", st.Dev, st.Ino, st.Size, st.Mtim.Sec, st.Mtim.Nsec)
+		for _, v := range []int64{int64(st.Dev), int64(st.Ino), st.Size, st.Mtim.Sec, st.Mtim.Nsec} {
+			b = strconv.AppendInt(b, v, 16)
+			b = append(b, ':')
+		}
 	}
-	return string(b)
+	return b
 }

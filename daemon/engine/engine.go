@@ -8,10 +8,11 @@ package engine
 import (
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/totpd/totpd/daemon/logf"
 
 	"github.com/totpd/totpd/daemon/audit"
 	"github.com/totpd/totpd/daemon/config"
@@ -63,12 +64,8 @@ type Options struct {
 	Logf func(format string, args ...any)
 }
 
-// StderrLogf writes "totpd: " and the message as one line to os.Stderr:
-// the Logf of an Engine or a Server given none, in the form of the
-// daemon's own lines.
-func StderrLogf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "totpd: "+format+"\n", args...)
-}
+// StderrLogf is the Logf of an Engine or a Server given none.
+var StderrLogf = logf.Stderr
 
 // New returns an Engine deciding by cfg over st.
 func New(cfg config.Config, st Store, o Options) *Engine {
@@ -134,15 +131,16 @@ type userTx struct {
 type refusal struct{ code, msg, reason string }
 
 // open validates name, looks up the account, takes the user's lock and
-// loads the record. A record made for another uid than the account's is a
-// state error, unless reset says to start the account afresh (the admin
-// disable and enroll paths). It returns the transaction and the function
-// that releases the lock; on refusal the lock is not held.
+// loads the record; a record made for another uid than the account's is a
+// state error. It returns the transaction and the function that releases
+// the lock; on refusal the lock is not held.
 func (e *Engine) open(name string, info Info) (*userTx, func(), *refusal) {
 	return e.openFor(name, info, false)
 }
 
-// openFor is open; reset replaces a record of another uid by a fresh one.
+// openFor is open where reset (the admin disable and enroll paths) starts
+// the account afresh instead: a record of another uid is replaced by a
+// fresh one.
 func (e *Engine) openFor(name string, info Info, reset bool) (*userTx, func(), *refusal) {
 	if err := names.Check(name); err != nil {
 		return nil, nil, &refusal{wire.ErrCodeBadRequest, err.Error(), "bad name"}

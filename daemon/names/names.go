@@ -30,11 +30,11 @@ func (e *Error) Error() string {
 	return "user name " + shown(e.Name) + ": " + e.Why
 }
 
-// shown quotes name for a message, cut to 64 bytes so that an over-long
-// name does not fill the line.
+// shown quotes name for a message, cut to MaxLen bytes so that an
+// over-long name does not fill the line.
 func shown(name string) string {
-	if len(name) > 64 {
-		cut := 64
+	if len(name) > MaxLen {
+		cut := MaxLen
 		for cut > 0 && !utf8.RuneStart(name[cut]) {
 			cut--
 		}

@@ -74,6 +74,9 @@ type caller struct {
 	err  error  // why the uid has no usable account (engine.ErrNoAccount: none)
 }
 
+// uidName is how the audit names a uid it has no account name for.
+func uidName(uid uint32) string { return fmt.Sprintf("uid %d", uid) }
+
 // identify reports the caller of uid (lookupCaller as a value).
 func identify(e *engine.Engine, uid uint32) caller {
 	a, name, err := lookupCaller(e, uid)
@@ -82,7 +85,7 @@ func identify(e *engine.Engine, uid uint32) caller {
 
 // lookupCaller reports the peer's account and a readable name for the
 // audit log ("uid N" when the uid has no account). It is looked up once
-// per request, by uid, and the name it reports must lead back to that uid:
+// per connection (a connection carries one request), by uid, and the name it reports must lead back to that uid:
 // a second passwd entry with the same name and another uid (a local
 // account beside an LDAP one, say) would otherwise act as the first
 // account, its admin group included, since records, logins and group
@@ -90,7 +93,7 @@ func identify(e *engine.Engine, uid uint32) caller {
 func lookupCaller(e *engine.Engine, uid uint32) (engine.Account, string, error) {
 	a, err := e.Accounts().UID(uid)
 	if err != nil {
-		return a, fmt.Sprintf("uid %d", uid), err
+		return a, uidName(uid), err
 	}
 	if uid == 0 {
 		return a, a.Name, nil
@@ -98,9 +101,9 @@ func lookupCaller(e *engine.Engine, uid uint32) (engine.Account, string, error) 
 	byName, err := e.Accounts().User(a.Name)
 	switch {
 	case err != nil:
-		return a, fmt.Sprintf("uid %d", uid), fmt.Errorf("uid %d is named %q, but that name cannot be looked up: %w", uid, a.Name, err)
+		return a, uidName(uid), fmt.Errorf("uid %d is named %q, but that name cannot be looked up: %w", uid, a.Name, err)
 	case byName.UID != uid:
-		return a, fmt.Sprintf("uid %d", uid), fmt.Errorf("uid %d is named %q, but the account %q is uid %d: two accounts share a name, "+
+		return a, uidName(uid), fmt.Errorf("uid %d is named %q, but the account %q is uid %d: two accounts share a name, "+
 			"so totpd cannot tell which one this is; an administrator must give them distinct names (see getent passwd %s)",
 			uid, a.Name, a.Name, byName.UID, a.Name)
 	}

@@ -109,7 +109,7 @@ func claimedBy(p Peer, info engine.Info) string {
 	if p.UID == 0 || info.Service == "" && info.RHost == "" && info.TTY == "" {
 		return ""
 	}
-	return fmt.Sprintf("uid %d", p.UID)
+	return uidName(p.UID)
 }
 
 // audit logs ev when the server has an audit logger.

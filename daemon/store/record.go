@@ -75,10 +75,3 @@ func ValidUser(name string) error {
 	}
 	return nil
 }
-
-func truncateForMsg(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "…"
-	}
-	return s
-}

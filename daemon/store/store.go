@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/totpd/totpd/daemon/logf"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -35,12 +37,9 @@ type Options struct {
 	Logf func(format string, args ...any)
 }
 
-// stderrLogf is the Logf of a Store opened without one: it writes one line
-// "totpd: <message>" to os.Stderr, the form of the daemon's own lines
-// (daemon.Run), so that the store's notices read "totpd: store: ...".
-func stderrLogf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "totpd: "+format+"\n", args...)
-}
+// stderrLogf is the Logf of a Store opened without one, in the form of
+// the daemon's own lines, so that the store's notices read "totpd: store: ...".
+var stderrLogf = logf.Stderr
 
 const (
 	defaultCheckpointBytes   = 16 << 20
