@@ -52,7 +52,7 @@ type Options struct {
 	Stderr io.Writer
 	// Audit records decisions; nil: the journal, or Stderr.
 	Audit audit.Logger
-	// Accounts looks up users; nil: NSS.
+	// Accounts looks up users; nil: the host's (engine.Options.Accounts).
 	Accounts engine.Accounts
 	// Now is the clock; nil: time.Now.
 	Now func() time.Time

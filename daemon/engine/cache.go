@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"strconv"
 	"sync"
 	"time"
@@ -8,85 +9,125 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// CachedAccounts remembers successful name lookups for a short time.
-// NSS's files backend reads /etc/passwd line by line, so on a host with
-// thousands of local accounts a lookup costs most of a request's CPU
-// (0.8 ms for the last of 10,000 here). Only positive answers are kept:
-// a new account is seen at once. A change of any Watch file (the files
-// NSS reads) empties the cache, so an account deleted and re-created
-// under another uid is seen at once too; accounts from other sources
-// (LDAP through sssd) are at most TTL late. engine.New watches
-// /etc/passwd only. Group membership is not
-// cached, so a policy change by usermod applies at once.
+// CachedAccounts remembers answers of the Accounts it wraps for TTL: the
+// accounts that FilesAccounts cannot answer from its index (LDAP through
+// sssd, say) would otherwise cost an NSS lookup, or several, on every
+// request. Names and uids are kept only when found, so a new account is
+// seen at once; group memberships are kept either way. A change of any
+// Watch file empties the cache, so an account deleted and re-created
+// under another uid, or a usermod, is seen at once too; accounts and
+// groups from other sources are at most TTL late (sssd's own cache
+// usually keeps them far longer).
 type CachedAccounts struct {
 	Accounts
 	TTL   time.Duration
 	Max   int      // entries; the cache is emptied when it would grow beyond
-	Watch []string // files whose change (inode, size, mtime) empties the cache
-
-	stamp string // the Watch files as last seen
+	Watch []string // files whose change (inode, size, times) empties the cache
 
 	mu      sync.Mutex
-	entries map[string]cachedAccount
+	stamp   string // the Watch files as last seen
+	entries map[cacheKey]cachedAnswer
 	now     func() time.Time
 }
 
-type cachedAccount struct {
+// cacheKey is one question: a name (uid unset), a uid, or a name's membership of group.
+type cacheKey struct {
+	name  string
+	uid   uint32
+	byUID bool
+	group string
+}
+
+type cachedAnswer struct {
 	acct    Account
+	in      bool
 	expires time.Time
 }
 
 // NewCachedAccounts returns a cache over a with the given TTL and size.
 func NewCachedAccounts(a Accounts, ttl time.Duration, max int) *CachedAccounts {
-	return &CachedAccounts{Accounts: a, TTL: ttl, Max: max, entries: map[string]cachedAccount{}, now: time.Now}
+	return &CachedAccounts{Accounts: a, TTL: ttl, Max: max, entries: map[cacheKey]cachedAnswer{}, now: time.Now}
 }
 
 // User implements Accounts.
 func (c *CachedAccounts) User(name string) (Account, error) {
+	ans, err := c.answer(cacheKey{name: name}, func() (cachedAnswer, error) {
+		a, err := c.Accounts.User(name)
+		return cachedAnswer{acct: a}, err
+	})
+	return ans.acct, err
+}
+
+// UID implements Accounts.
+func (c *CachedAccounts) UID(uid uint32) (Account, error) {
+	ans, err := c.answer(cacheKey{uid: uid, byUID: true}, func() (cachedAnswer, error) {
+		a, err := c.Accounts.UID(uid)
+		return cachedAnswer{acct: a}, err
+	})
+	return ans.acct, err
+}
+
+// InGroup implements Accounts.
+func (c *CachedAccounts) InGroup(a Account, group string) (bool, error) {
+	ans, err := c.answer(cacheKey{name: a.Name, uid: a.UID, group: group}, func() (cachedAnswer, error) {
+		in, err := c.Accounts.InGroup(a, group)
+		return cachedAnswer{in: in}, err
+	})
+	return ans.in, err
+}
+
+// answer reports the cached answer to k, or asks and keeps the answer
+// unless it is an error (ErrNoAccount included).
+func (c *CachedAccounts) answer(k cacheKey, ask func() (cachedAnswer, error)) (cachedAnswer, error) {
 	now := c.now()
-	var buf [128]byte
-	stamp := c.fingerprint(buf[:0])
+	var buf [192]byte
+	stamp := fingerprint(buf[:0], c.Watch...)
 	c.mu.Lock()
 	if string(stamp) != c.stamp { // compared without a copy: no allocation per lookup
 		clear(c.entries)
 		c.stamp = string(stamp)
 	}
-	e, ok := c.entries[name]
+	e, ok := c.entries[k]
 	c.mu.Unlock()
 	if ok && now.Before(e.expires) {
-		return e.acct, nil
+		return e, nil
 	}
-	a, err := c.Accounts.User(name)
+	ans, err := ask()
 	if err != nil {
-		return a, err
+		return ans, err
 	}
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if string(stamp) != c.stamp { // the files changed during the lookup: keep nothing
-		c.mu.Unlock()
-		return a, nil
+		return ans, nil
 	}
 	if len(c.entries) >= c.Max {
 		clear(c.entries)
 	}
-	c.entries[name] = cachedAccount{acct: a, expires: now.Add(c.TTL)}
-	c.mu.Unlock()
-	return a, nil
+	ans.expires = now.Add(c.TTL)
+	c.entries[k] = ans
+	return ans, nil
 }
 
-// fingerprint appends to b the identity of the Watch files: device, inode,
-// size and modification time of each ("" when nothing is watched). A
-// file that cannot be read counts as changed at every call, so nothing
-// is cached for it.
-func (c *CachedAccounts) fingerprint(b []byte) []byte {
-	for _, p := range c.Watch {
+// fingerprint appends to b the identity of the files at paths: device,
+// inode, size, modification and change time of each. A missing file has
+// a fixed mark; a file that cannot be examined otherwise gets a new mark
+// at every call, so that nothing is trusted to be unchanged.
+func fingerprint(b []byte, paths ...string) []byte {
+	for _, p := range paths {
 		var st unix.Stat_t
 		if err := unix.Stat(p, &st); err != nil {
-			return append(b, "unreadable "+p+" "+c.now().String()...)
+			if errors.Is(err, unix.ENOENT) {
+				b = append(b, "absent;"...)
+				continue
+			}
+			return strconv.AppendInt(append(b, "unknown "...), time.Now().UnixNano(), 16)
 		}
-		for _, v := range []int64{int64(st.Dev), int64(st.Ino), st.Size, st.Mtim.Sec, st.Mtim.Nsec} {
+		for _, v := range []int64{int64(st.Dev), int64(st.Ino), st.Size, st.Mtim.Sec, st.Mtim.Nsec, st.Ctim.Sec, st.Ctim.Nsec} {
 			b = strconv.AppendInt(b, v, 16)
 			b = append(b, ':')
 		}
+		b = append(b, ';')
 	}
 	return b
 }

@@ -54,6 +54,9 @@ type Engine struct {
 
 // Options are the dependencies of an Engine; zero fields get the real thing.
 type Options struct {
+	// Accounts looks up users; nil: the host's, through FilesAccounts
+	// over /etc/passwd and /etc/group and a one-minute CachedAccounts
+	// over NSS for the rest.
 	Accounts Accounts
 	Audit    audit.Logger
 	Now      func() time.Time
@@ -71,9 +74,11 @@ var StderrLogf = logf.Stderr
 func New(cfg config.Config, st Store, o Options) *Engine {
 	e := &Engine{store: st, accounts: o.Accounts, audit: o.Audit, now: o.Now, logf: o.Logf}
 	if e.accounts == nil {
+		f := NewFilesAccounts(nil)
 		c := NewCachedAccounts(SystemAccounts{}, time.Minute, 1<<14)
-		c.Watch = []string{"/etc/passwd"}
-		e.accounts = c
+		c.Watch = []string{f.NSSwitch, f.Passwd, f.Group}
+		f.Fallback = c
+		e.accounts = f
 	}
 	if e.audit == nil {
 		e.audit = audit.New()

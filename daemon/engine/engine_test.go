@@ -2,8 +2,6 @@ package engine
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
 	"sort"
 	"sync"
 	"testing"
@@ -388,41 +386,6 @@ func TestAuditHasNoCodes(t *testing.T) {
 		require.NotContains(t, ev.String(), "999999")
 		require.NotContains(t, ev.String(), totp.EncodeSecret(secret))
 	}
-}
-
-func TestCachedAccounts(t *testing.T) {
-	base := fakeAccounts{users: map[string]uint32{"alice": 1001}}
-	c := NewCachedAccounts(base, time.Minute, 2)
-	now := time.Unix(1000, 0)
-	c.now = func() time.Time { return now }
-	a, err := c.User("alice")
-	require.NoError(t, err)
-	require.Equal(t, uint32(1001), a.UID)
-	delete(base.users, "alice")
-	_, err = c.User("alice")
-	require.NoError(t, err, "cached within the TTL")
-	now = now.Add(2 * time.Minute)
-	_, err = c.User("alice")
-	require.ErrorIs(t, err, ErrNoAccount, "expired")
-	base.users["bob"] = 1002
-	_, err = c.User("bob")
-	require.NoError(t, err, "a new account is seen at once")
-
-	// A change of a watched file (useradd, userdel) empties the cache.
-	passwd := filepath.Join(t.TempDir(), "passwd")
-	require.NoError(t, os.WriteFile(passwd, []byte("bob:x:1002\n"), 0o644))
-	c.Watch = []string{passwd}
-	_, err = c.User("bob")
-	require.NoError(t, err)
-	base.users["bob"] = 2002 // userdel bob; useradd -u 2002 bob
-	a, err = c.User("bob")
-	require.NoError(t, err)
-	require.Equal(t, uint32(1002), a.UID, "cached while the file is unchanged")
-	require.NoError(t, os.WriteFile(passwd+".new", []byte("bob:x:2002\n"), 0o644))
-	require.NoError(t, os.Rename(passwd+".new", passwd))
-	a, err = c.User("bob")
-	require.NoError(t, err)
-	require.Equal(t, uint32(2002), a.UID, "seen at once after the file changed")
 }
 
 func TestStatusUsersAndRecoveryCodes(t *testing.T) {
