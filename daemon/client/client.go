@@ -145,12 +145,16 @@ func (c *Client) Call(ctx context.Context, req wire.Request) (*wire.Response, er
 	defer stop()
 
 	req.Version = wire.Version
-	werr := wire.WriteJSON(conn, req)
+	werr := wire.WriteRequest(conn, &req)
 	// Even when the write failed, the daemon may have answered first
 	// ("busy", or a refusal of an oversized request): read that answer
 	// rather than report the daemon as unreachable.
 	var resp wire.Response
-	if err := wire.ReadMessage(conn, wire.MaxFrame, &resp); err != nil {
+	body, err := wire.ReadFrame(conn, wire.MaxFrame)
+	if err == nil {
+		err = wire.DecodeResponse(body, &resp)
+	}
+	if err != nil {
 		var ve *wire.VersionError
 		if errors.As(err, &ve) {
 			// An answer, but not one this client can read: fail closed.

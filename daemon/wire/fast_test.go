@@ -1,0 +1,106 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// loginResponses are the shapes the daemon sends a login.
+var loginResponses = []Response{
+	{Version: Version, Action: ActionPrompt},
+	{Version: Version, Action: ActionIgnore},
+	{Version: Version},
+	{Version: Version, Action: ActionAllow, Messages: []Message{{Text: "A verification code will be required for alice from Mon 2 Jan 2006 15:04 UTC. Set it up now: run `totpctl enroll` after you log in."}}},
+	{Version: Version, Action: ActionDeny, Locked: true, Messages: []Message{{Error: true, Text: "Locked <until> 12:00 & \"later\"\n\ttry again"}}},
+	{Version: Version, Error: &Error{Code: ErrCodeDenied, Message: "Wrong verification code."}},
+	{Version: Version, Messages: []Message{{Text: "Recovery code used; 9 left."}}},
+	{Version: Version, Enrollment: &Enrollment{User: "alice", Secret: "JBSWY3DPEHPK3PXP", URI: "otpauth://totp/vm:alice?secret=JBSWY3DPEHPK3PXP&issuer=vm", ConfirmCodes: 2,
+		Text: "█▀▀▀▀▀█ ▄▀▄ █▀▀▀▀▀█\n█ ███ █ ▀▄█ █ ███ █\u2028é"}},
+	{Version: Version, Enrollment: &Enrollment{User: "alice", RecoveryCodes: []string{"hxfli-oq3wi", "mvvi7-x2c3w"}, Text: "Recovery codes:\n  hxfli-oq3wi"}},
+}
+
+// TestDecodeResponseFast: every shape a login gets is decoded without
+// encoding/json, and to what encoding/json makes of it.
+func TestDecodeResponseFast(t *testing.T) {
+	for _, want := range loginResponses {
+		body, err := json.Marshal(want)
+		require.NoError(t, err)
+		var got Response
+		d := fastDecoder{b: body}
+		require.True(t, d.response(&got), "the fast path left %s to encoding/json", body)
+		require.Equal(t, want, got)
+		var viaJSON Response
+		require.NoError(t, DecodeMessage(body, &viaJSON))
+		require.Equal(t, viaJSON, got)
+	}
+}
+
+// TestDecodeResponseFallsBack: what the fast path does not read still
+// decodes, or fails, exactly as DecodeMessage says.
+func TestDecodeResponseFallsBack(t *testing.T) {
+	for _, body := range []string{
+		`{"v":2,"action":"prompt","new":1}`, // another version: a *VersionError
+		`{"action":"prompt"}`,               // no version
+		`{"v":1,"status":{"user":"alice","enrolled":true,"required":false,"deadline":null,"locked":false,"locked_until":null,"failures":0,"last_success":null,"recovery_codes_left":3,"pending_enrollment":false,"server_time":"2026-12-02T00:00:00Z","drift_steps":0}}`,
+		`{"v":1,"error":null}`,
+		`{"v":1,"Action":"prompt"}`, // encoding/json matches names without case
+		`{"v":1,"action":"prompt","action":"deny"}`,
+		`{"v":1,"messages":[{"text":"\ud83d\ude00"}]}`,
+		`{"v":1,"nosuch":true}`,
+		`{"v":1} {}`,
+		`{"v":1.0}`,
+		"{\"v\":1,\"action\":\"\xff\"}",
+		`[1]`, ``, `{`,
+	} {
+		var fast, slow Response
+		ferr := DecodeResponse([]byte(body), &fast)
+		serr := DecodeMessage([]byte(body), &slow)
+		require.Equal(t, serr, ferr, body)
+		require.Equal(t, slow, fast, body)
+	}
+}
+
+// FuzzDecodeResponse: whatever the fast path decodes, encoding/json
+// decodes too, to the same Response.
+func FuzzDecodeResponse(f *testing.F) {
+	for _, r := range loginResponses {
+		b, _ := json.Marshal(r)
+		f.Add(b)
+	}
+	f.Add([]byte(`{"v":1,"messages":[{"text":"a\u0000b\/c"}],"locked":true}`))
+	f.Add([]byte(` { "v" : 1 , "enrollment" : { "confirm_codes" : 0 , "recovery_codes" : [ ] } } `))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var fast Response
+		d := fastDecoder{b: body}
+		if !d.response(&fast) {
+			return
+		}
+		var slow Response
+		require.NoError(t, DecodeMessage(body, &slow), "the fast path decoded what encoding/json refuses: %q", body)
+		require.Equal(t, slow, fast, "%q", body)
+	})
+}
+
+// FuzzAppendRequest: AppendRequest writes what json.Marshal writes.
+func FuzzAppendRequest(f *testing.F) {
+	f.Add(1, "login.verify", "alice", "123456", "", "sshd", "192.0.2.1", "ssh", "")
+	f.Add(1, "admin.require", "bob", "", "111111\x00222222", "", "", "", "7d")
+	f.Add(0, "", "", "", "", "<&>\u2028\u2029\xff\"\\\b\f\n\r\t\x01", "é", "", "")
+	f.Fuzz(func(t *testing.T, v int, op, user, code, codes, service, rhost, tty, grace string) {
+		r := Request{Version: v, Op: Op(op), User: user, Code: code, Service: service, RHost: rhost, TTY: tty, Grace: grace}
+		if codes != "" {
+			r.Codes = strings.Split(codes, "\x00")
+		}
+		want, err := json.Marshal(r)
+		require.NoError(t, err)
+		require.Equal(t, string(want), string(AppendRequest(nil, &r)))
+		var frame bytes.Buffer
+		require.NoError(t, WriteRequest(&frame, &r))
+		var back Request
+		require.NoError(t, ReadJSON(&frame, 0, &back))
+	})
+}
