@@ -7,12 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
-	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/totpd/totpd/daemon/wire"
 )
@@ -120,13 +116,16 @@ func ResolveSocket(socket string, euid int) string {
 
 // Call sends req and reports the daemon's response. A response that
 // carries a refusal is returned as a *wire.Error alongside the response;
-// transport and protocol failures are an *UnavailableError.
+// transport and protocol failures are an *UnavailableError. The call ends
+// by Timeout, or ctx's deadline when that is sooner; a ctx cancelled
+// without a deadline is noticed only between the steps of the exchange
+// (the socket is read and written with blocking calls, see conn.go).
 func (c *Client) Call(ctx context.Context, req wire.Request) (*wire.Response, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
 	deadline, _ := ctx.Deadline()
 
-	conn, err := dial(ctx, c.Socket)
+	conn, err := dial(ctx, c.Socket, deadline)
 	if err != nil {
 		return nil, &UnavailableError{Socket: c.Socket, Err: err}
 	}
@@ -136,13 +135,6 @@ func (c *Client) Call(ctx context.Context, req wire.Request) (*wire.Response, er
 	if err := checkServer(conn, c.Socket, c.ServerUID); err != nil {
 		return nil, &UnavailableError{Socket: c.Socket, Err: err}
 	}
-	// The deadline covers the whole exchange, so a daemon that accepts
-	// and then hangs cannot hold a login longer than Timeout.
-	if err := conn.SetDeadline(deadline); err != nil {
-		return nil, &UnavailableError{Socket: c.Socket, Err: err}
-	}
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
 
 	req.Version = wire.Version
 	werr := wire.WriteRequest(conn, &req)
@@ -176,57 +168,13 @@ func (c *Client) Call(ctx context.Context, req wire.Request) (*wire.Response, er
 
 // checkServer reports an error unless the process that listens at the
 // other end of conn runs as uid want, by the kernel's SO_PEERCRED.
-func checkServer(conn net.Conn, socket string, want int) error {
-	uc, ok := conn.(*net.UnixConn)
-	if !ok {
-		return fmt.Errorf("not a Unix socket connection (%T): cannot check who serves it", conn)
-	}
-	raw, err := uc.SyscallConn()
+func checkServer(conn *conn, socket string, want int) error {
+	uid, err := conn.peerUID()
 	if err != nil {
-		return fmt.Errorf("checking who serves the socket: %w", err)
+		return err
 	}
-	var cred *unix.Ucred
-	var credErr error
-	if err := raw.Control(func(fd uintptr) {
-		cred, credErr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	}); err != nil {
-		return fmt.Errorf("checking who serves the socket: %w", err)
-	}
-	if credErr != nil {
-		return fmt.Errorf("checking who serves the socket (SO_PEERCRED): %w", credErr)
-	}
-	if want < 0 || cred.Uid != uint32(want) {
-		return &WrongServerError{Socket: socket, UID: cred.Uid, Want: want}
+	if want < 0 || uid != uint32(want) {
+		return &WrongServerError{Socket: socket, UID: uid, Want: want}
 	}
 	return nil
-}
-
-// busyDialFor bounds how long dial retries a socket whose queue is full.
-// The daemon drains its queue in microseconds, so a full one means a
-// flood (a local user connecting in a tight loop); a daemon that is gone
-// but left its socket answers the same way, and must not hold a login
-// for the whole timeout.
-const busyDialFor = time.Second
-
-// dial connects to the Unix socket at path. Linux refuses a connection
-// at once (EAGAIN, or ECONNREFUSED) while the listen queue is full
-// instead of waiting, so such refusals are retried with a short backoff
-// for up to busyDialFor within ctx: a flood of another user's
-// connections must not fail a login.
-func dial(ctx context.Context, path string) (net.Conn, error) {
-	var d net.Dialer
-	give := time.Now().Add(busyDialFor)
-	pause := 2 * time.Millisecond
-	for {
-		conn, err := d.DialContext(ctx, "unix", path)
-		if err == nil || !(errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.ECONNREFUSED)) || time.Now().After(give) {
-			return conn, err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, err
-		case <-time.After(pause):
-		}
-		pause = min(2*pause, 50*time.Millisecond)
-	}
 }
