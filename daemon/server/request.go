@@ -17,7 +17,7 @@ import (
 // all before anything from the request is used or audited; then dispatch.
 func (s *Server) answer(p Peer, who caller, body []byte) *wire.Response {
 	var req wire.Request
-	err := wire.DecodeMessage(body, &req)
+	err := wire.DecodeRequest(body, &req)
 	var ve *wire.VersionError
 	switch {
 	case errors.As(err, &ve):

@@ -11,7 +11,10 @@ package wire
 // decodes only the plain shapes the daemon sends a login, leaving
 // everything else (another version, an unknown or repeated field, a
 // null, an escape it does not read) to DecodeMessage; whatever it does
-// decode, DecodeMessage decodes the same (FuzzDecodeResponse).
+// decode, DecodeMessage decodes the same (FuzzDecodeResponse). The
+// daemon reads requests the same way (DecodeRequest, FuzzDecodeRequest):
+// 41 µs a request with encoding/json while a login's child competes for
+// the CPU.
 
 import (
 	"encoding/binary"
@@ -109,6 +112,16 @@ func appendString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
+// DecodeRequest decodes a request body as DecodeMessage does.
+func DecodeRequest(body []byte, r *Request) error {
+	d := fastDecoder{b: body}
+	if d.request(r) {
+		return nil
+	}
+	*r = Request{}
+	return DecodeMessage(body, r)
+}
+
 // DecodeResponse decodes a response body as DecodeMessage does.
 func DecodeResponse(body []byte, r *Response) error {
 	d := fastDecoder{b: body}
@@ -185,6 +198,32 @@ func (d *fastDecoder) response(r *Response) bool {
 	})
 	d.space()
 	return ok && d.i == len(d.b) && r.Version == Version && seen["v"]
+}
+
+func (d *fastDecoder) request(r *Request) bool {
+	var op string
+	ok := d.fields(map[string]func() bool{
+		"v":       func() bool { return d.int(&r.Version) },
+		"op":      func() bool { return d.string(&op) },
+		"user":    func() bool { return d.string(&r.User) },
+		"code":    func() bool { return d.string(&r.Code) },
+		"service": func() bool { return d.string(&r.Service) },
+		"rhost":   func() bool { return d.string(&r.RHost) },
+		"tty":     func() bool { return d.string(&r.TTY) },
+		"grace":   func() bool { return d.string(&r.Grace) },
+		"codes": func() bool {
+			r.Codes = []string{}
+			return d.array(func() bool {
+				var c string
+				ok := d.string(&c)
+				r.Codes = append(r.Codes, c)
+				return ok
+			})
+		},
+	})
+	r.Op = Op(op)
+	d.space()
+	return ok && d.i == len(d.b) && r.Version == Version
 }
 
 // fields reads an object whose keys are among set, each at most once.

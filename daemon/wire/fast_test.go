@@ -104,3 +104,44 @@ func FuzzAppendRequest(f *testing.F) {
 		require.NoError(t, ReadJSON(&frame, 0, &back))
 	})
 }
+
+// FuzzDecodeRequest: whatever the fast path decodes, encoding/json
+// decodes too, to the same Request; and every request AppendRequest
+// writes of this version takes the fast path.
+func FuzzDecodeRequest(f *testing.F) {
+	f.Add([]byte(`{"v":1,"op":"login.verify","user":"alice","code":"123456","service":"sshd","rhost":"192.0.2.1","tty":"ssh"}`))
+	f.Add([]byte(`{"v":1,"op":"login.enroll-confirm","user":"bob","codes":["111111","222222"]}`))
+	f.Add([]byte(`{"v":1,"op":"admin.require","user":"bob","grace":"7d","codes":[]}`))
+	f.Add([]byte(`{"v":2,"op":"x","new":1}`))
+	f.Add([]byte(`{"op":"status","v":1,"user":"\u00e9\n"}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var fast Request
+		d := fastDecoder{b: body}
+		if !d.request(&fast) {
+			var a, b Request
+			require.Equal(t, DecodeMessage(body, &a), DecodeRequest(body, &b), "%q", body)
+			require.Equal(t, a, b)
+			return
+		}
+		var slow Request
+		require.NoError(t, DecodeMessage(body, &slow), "the fast path decoded what encoding/json refuses: %q", body)
+		require.Equal(t, slow, fast, "%q", body)
+	})
+}
+
+// TestDecodeRequestFast: what the PAM module and totpctl send is read
+// without encoding/json.
+func TestDecodeRequestFast(t *testing.T) {
+	for _, r := range []Request{
+		{Version: Version, Op: OpLoginQuery, User: "alice", Service: "sshd", RHost: "192.0.2.1", TTY: "ssh"},
+		{Version: Version, Op: OpLoginVerify, User: "alice", Code: "123456", Service: "su", TTY: "/dev/pts/0"},
+		{Version: Version, Op: OpLoginEnrollConfirm, User: "bob", Codes: []string{"111111", "222222"}},
+		{Version: Version, Op: OpUserRequire, User: "bob", Grace: "7d"},
+	} {
+		body := AppendRequest(nil, &r)
+		var got Request
+		d := fastDecoder{b: body}
+		require.True(t, d.request(&got), "%s", body)
+		require.Equal(t, r, got)
+	}
+}
