@@ -102,7 +102,8 @@ test: deps build vet package
 # regression test.
 FUZZTIME ?= 30s
 FUZZ_TARGETS := ./totp:FuzzDecodeSecret ./totp:FuzzParseURI ./totp:FuzzValidate \
-	./daemon/wire:FuzzReadFrame ./daemon/server:FuzzHandle ./daemon/config:FuzzParse \
+	./daemon/wire:FuzzReadFrame ./daemon/wire:FuzzDecodeResponse ./daemon/wire:FuzzDecodeRequest \
+	./daemon/wire:FuzzAppendRequest ./daemon/server:FuzzHandle ./daemon/config:FuzzParse \
 	./daemon/store:FuzzJournalReplay ./daemon/store:FuzzSnapshotLoad
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \

@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdio_ext.h>
@@ -101,12 +102,30 @@ static int go_library(pam_handle_t *pamh, char *path, size_t size)
 	return geteuid() != 0 || owned_by_root(pamh, path, 0);
 }
 
+/* go_call is one call of the Go entry, run on a thread of its own (see child). */
+struct go_call {
+	go_entry_fn entry;
+	pam_handle_t *pamh;
+	int flags, argc, result;
+	const char **argv;
+};
+
+static void *go_thread(void *arg)
+{
+	struct go_call *c = arg;
+
+	c->result = c->entry(c->pamh, c->flags, c->argc, c->argv);
+	return NULL;
+}
+
 /* child runs in the forked process: load Go, authenticate, report, and vanish. */
 static void child(pam_handle_t *pamh, int flags, int argc, const char **argv, const char *path,
 		  int out, pid_t parent)
 {
 	void *lib;
 	go_entry_fn entry;
+	struct go_call call;
+	pthread_t t;
 	int result;
 	ssize_t n;
 
@@ -134,7 +153,19 @@ static void child(pam_handle_t *pamh, int flags, int argc, const char **argv, co
 		pam_syslog(pamh, LOG_ERR, "cannot load %s: %s", path, dlerror());
 		_exit(1);
 	}
-	result = entry(pamh, flags, argc, argv);
+	/*
+	 * Go is entered from a new thread, not this one: for a C thread
+	 * calling in, Go asks glibc for the thread's stack, which for the
+	 * main thread means reading all of /proc/self/maps (the host's every
+	 * mapping), and for any other thread is at hand.
+	 */
+	call = (struct go_call){ .entry = entry, .pamh = pamh, .flags = flags, .argc = argc, .argv = argv,
+				 .result = PAM_AUTHINFO_UNAVAIL };
+	if (pthread_create(&t, NULL, go_thread, &call) == 0)
+		pthread_join(t, NULL);
+	else
+		go_thread(&call);
+	result = call.result;
 	/* The host's conversation may have written to stdio here (pamtester's does). */
 	fflush(stdout);
 	fflush(stderr);
