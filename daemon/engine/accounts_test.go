@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -227,29 +228,55 @@ func TestFilesAccountsAgreesWithNSS(t *testing.T) {
 	// index reads the group file as if files were its only source.
 	f.NSSwitch = filepath.Join(t.TempDir(), "nsswitch.conf")
 	require.NoError(t, os.WriteFile(f.NSSwitch, []byte("passwd: files\ngroup: files\n"), 0o644))
+	// Other tests add and remove accounts meanwhile (the e2e suite runs
+	// beside this package): a comparison during which the files changed
+	// proves nothing either way and is made again.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var before [192]byte
+		stamp := string(fingerprint(before[:0], f.Passwd, f.Group))
+		diffs := compareWithNSS(t, f)
+		var after [192]byte
+		if string(fingerprint(after[:0], f.Passwd, f.Group)) != stamp {
+			require.True(t, time.Now().Before(deadline), "/etc/passwd or /etc/group kept changing for a minute: cannot compare")
+			continue
+		}
+		require.Empty(t, diffs, "the index and glibc disagree")
+		return
+	}
+}
+
+// compareWithNSS asks glibc (SystemAccounts) and f the same questions
+// about every account and group f indexes and reports each disagreement.
+func compareWithNSS(t *testing.T, f *FilesAccounts) []string {
 	idx := f.index()
 	if idx.byName == nil {
 		testutils.Unmet(t, "this host's /etc/passwd is not indexed (some line is not strict, or it cannot be read): nothing to compare")
 	}
+	require.NotNil(t, idx.gidOf, "/etc/group is not indexed")
 	var sys SystemAccounts
 	groups := []string{"nosuch-group-here"}
 	for g := range idx.gidOf {
 		groups = append(groups, g)
 	}
+	var diffs []string
+	differ := func(format string, args ...any) { diffs = append(diffs, fmt.Sprintf(format, args...)) }
 	for name, e := range idx.byName {
 		a, err := sys.User(name)
-		require.NoError(t, err, name)
-		require.Equal(t, a, e.acct, name)
-		b, err := sys.UID(e.acct.UID)
-		require.NoError(t, err)
-		require.Equal(t, b, idx.byUID[e.acct.UID], "uid %d", e.acct.UID)
-		require.NotNil(t, idx.gidOf, "/etc/group is not indexed")
+		if err != nil || a != e.acct {
+			differ("user %q: glibc %v %v, index %v", name, a, err, e.acct)
+			continue
+		}
+		if b, err := sys.UID(e.acct.UID); err != nil || b != idx.byUID[e.acct.UID] {
+			differ("uid %d: glibc %v %v, index %v", e.acct.UID, b, err, idx.byUID[e.acct.UID])
+		}
 		for _, g := range groups {
 			want, err := sys.InGroup(a, g)
-			require.NoError(t, err)
-			got, err := f.InGroup(a, g)
-			require.NoError(t, err)
-			require.Equal(t, want, got, "%s in %s", name, g)
+			got, gerr := f.InGroup(a, g)
+			if err != nil || gerr != nil || want != got {
+				differ("%s in %s: glibc %v %v, index %v %v", name, g, want, err, got, gerr)
+			}
 		}
 	}
+	return diffs
 }
