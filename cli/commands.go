@@ -25,6 +25,11 @@ type opts struct {
 	qrPNG   string
 	code    string
 	grace   string
+	// the admin tools' options
+	pamDir     string // doctor --pam-dir
+	sshdConfig string // doctor --sshd-config
+	homes      bool   // import google-authenticator --homes
+	dryRun     bool   // import --dry-run
 }
 
 // command is one totpctl command.
@@ -38,6 +43,7 @@ type command struct {
 	summary  string
 	help     string // paragraphs after the usage line
 	admin    bool
+	rootOnly bool // an admin command for root alone (restore)
 	flags    func(fs *flag.FlagSet, o *opts)
 	run      func(c *cmdCtx, args []string) error
 }
@@ -261,6 +267,8 @@ grace_period.`,
 			summary: "exempt from TOTP whatever the policy",
 			run:     runUserAction(wire.OpUserExempt, "%s is exempt from TOTP."),
 		},
+		// The admin tools, each defined in a file of its own.
+		doctorCmd, importGACmd, importOathCmd, backupCmd, restoreCmd, metricsCmd,
 		{
 			path: "help", args: "[COMMAND]", maxArgs: 2,
 			summary: "show this help, or a command's",
@@ -280,7 +288,7 @@ func (c *command) usageLine() string {
 		case "socket", "timeout":
 			return
 		case "json":
-			if c.path == "enroll" || c.path == "help" {
+			if c.path == "enroll" || c.path == "help" || c.path == "metrics" {
 				return
 			}
 		}
@@ -320,7 +328,9 @@ func (c *command) printHelp(w io.Writer) {
 	} else {
 		fmt.Fprintln(w, upperFirst(c.summary)+".")
 	}
-	if c.admin {
+	if c.rootOnly {
+		fmt.Fprintln(w, "\nFor root only.")
+	} else if c.admin {
 		fmt.Fprintln(w, "\nFor root and members of admin_group.")
 	}
 	fmt.Fprintln(w, "\nGlobal options: --socket PATH, --json, --timeout DURATION (see 'totpctl help').")

@@ -26,6 +26,7 @@ import (
 	"github.com/totpd/totpd/daemon/audit"
 	"github.com/totpd/totpd/daemon/config"
 	"github.com/totpd/totpd/daemon/engine"
+	"github.com/totpd/totpd/daemon/metrics"
 	"github.com/totpd/totpd/daemon/server"
 	"github.com/totpd/totpd/daemon/store"
 )
@@ -58,6 +59,9 @@ type Options struct {
 	Now func() time.Time
 	// CredentialsDir is $CREDENTIALS_DIRECTORY; "" reads the environment.
 	CredentialsDir string
+	// MetricsPeriod is how often metrics_file is rewritten; 0:
+	// metrics.DefaultPeriod (15 s). Tests make it short.
+	MetricsPeriod time.Duration
 }
 
 // Run starts totpd and serves until ctx is done or a stop signal comes.
@@ -78,7 +82,12 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("master key: %w", err)
 	}
-	st, err := store.Open(cfg.StateDir, key, store.Options{KeySource: keySource(o.CredentialsDir, cfg.MasterKeyFile), Logf: logf})
+	// One registry of metrics, fed by the audit of every decision (the
+	// engine's and the server's alike) and by the store's fdatasyncs.
+	reg := metrics.New()
+	aud := reg.Audit(o.Audit)
+	st, err := store.Open(cfg.StateDir, key, store.Options{KeySource: keySource(o.CredentialsDir, cfg.MasterKeyFile), Logf: logf,
+		SyncObserver: reg.ObserveSync})
 	clear(key)
 	if err != nil {
 		return fmt.Errorf("state: %w", err)
@@ -93,11 +102,20 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	eng := engine.New(cfg, st, engine.Options{Accounts: o.Accounts, Audit: o.Audit, Now: o.Now, Logf: logf})
-	srv := &server.Server{Engine: eng, Audit: o.Audit, Logf: logf}
+	eng := engine.New(cfg, st, engine.Options{Accounts: o.Accounts, Audit: aud, Now: o.Now, Logf: logf, Metrics: reg.Text})
+	reg.SetUsers(eng.CountUsers)
+	srv := &server.Server{Engine: eng, Audit: aud, Logf: logf}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// metrics_file, read from the configuration in force at each write.
+	// Stopped (deferred after st.Close, so run before it) before the
+	// store closes, since each write reads every user's record.
+	mfw := &metrics.FileWriter{Path: func() string { return eng.Config().MetricsFile }, Text: reg.Text, Period: o.MetricsPeriod, Logf: logf}
+	mctx, mstop := context.WithCancel(ctx)
+	mdone := make(chan struct{})
+	go func() { defer close(mdone); mfw.Run(mctx) }()
+	defer func() { mstop(); <-mdone }()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx, ln) }()
 

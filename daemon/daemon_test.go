@@ -56,6 +56,8 @@ type testDaemon struct {
 	states  chan string
 	stderr  *testutils.LockedBuffer
 	done    chan error
+	// metricsPeriod is Options.MetricsPeriod (metrics_test.go).
+	metricsPeriod time.Duration
 }
 
 // render reports a configuration file for d with the [policy] table policy.
@@ -110,6 +112,7 @@ func (d *testDaemon) run(configPath string) {
 			Stderr:         d.stderr,
 			Accounts:       accounts{},
 			CredentialsDir: d.dir, // holds no totpd.key: master_key_file is used
+			MetricsPeriod:  d.metricsPeriod,
 		})
 	}()
 	d.t.Cleanup(func() {

@@ -121,6 +121,11 @@ func ResolveSocket(socket string, euid int) string {
 // without a deadline is noticed only between the steps of the exchange
 // (the socket is read and written with blocking calls, see conn.go).
 func (c *Client) Call(ctx context.Context, req wire.Request) (*wire.Response, error) {
+	return c.call(ctx, req, nil)
+}
+
+// call is Call, passing f after the request when it is not nil (fdpass.go).
+func (c *Client) call(ctx context.Context, req wire.Request, f *os.File) (*wire.Response, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
 	deadline, _ := ctx.Deadline()
@@ -138,6 +143,9 @@ func (c *Client) Call(ctx context.Context, req wire.Request) (*wire.Response, er
 
 	req.Version = wire.Version
 	werr := wire.WriteRequest(conn, &req)
+	if werr == nil && f != nil {
+		werr = conn.sendFile(f)
+	}
 	// Even when the write failed, the daemon may have answered first
 	// ("busy", or a refusal of an oversized request): read that answer
 	// rather than report the daemon as unreachable.

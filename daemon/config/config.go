@@ -32,6 +32,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"strings"
 	"syscall"
 	"time"
 
@@ -105,6 +106,10 @@ type Config struct {
 	// Issuer is the name authenticator apps show next to the account; empty
 	// means the host name (see EffectiveIssuer).
 	Issuer string `toml:"issuer"`
+	// MetricsFile, when set, is rewritten every 15 s with the metrics in
+	// the Prometheus text format, for node_exporter's textfile collector;
+	// empty means no file.
+	MetricsFile string `toml:"metrics_file"`
 
 	// TOTP is the [totp] table.
 	TOTP TOTP `toml:"totp"`
@@ -356,6 +361,11 @@ func (c *Config) problems() []error {
 	}
 	if c.Policy.Require == RequireGroups && len(c.Policy.Groups) == 0 {
 		errs = append(errs, fmt.Errorf(`[policy] require = "groups": [policy] groups is empty; list the groups whose members must use a code, e.g. groups = ["staff"], or use require = "all"`))
+	}
+	if c.MetricsFile != "" && c.StateDir != "" && strings.HasPrefix(c.MetricsFile, strings.TrimSuffix(c.StateDir, "/")+"/") {
+		// The state directory is 0700 (node_exporter could not read the
+		// file) and holds only the store's own files.
+		errs = append(errs, fmt.Errorf("metrics_file = %q: must not be inside state_dir %q; use the textfile collector's directory, e.g. \"/var/lib/prometheus/node-exporter/totpd.prom\"", c.MetricsFile, c.StateDir))
 	}
 	return errs
 }

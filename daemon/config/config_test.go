@@ -320,9 +320,9 @@ func TestParseUnknownKeys(t *testing.T) {
 		want string
 	}{
 		{"top level", `sockets = "/run/x"`,
-			`sockets: unknown key (did you mean socket?); the top-level keys are socket, state_dir, master_key_file, admin_group, issuer and the tables [totp], [lockout], [policy], [enroll], [recovery]`},
+			`sockets: unknown key (did you mean socket?); the top-level keys are socket, state_dir, master_key_file, admin_group, issuer, metrics_file and the tables [totp], [lockout], [policy], [enroll], [recovery]`},
 		{"top level no suggestion", `frobnicate = 1`,
-			`frobnicate: unknown key; the top-level keys are socket, state_dir, master_key_file, admin_group, issuer and the tables [totp], [lockout], [policy], [enroll], [recovery]`},
+			`frobnicate: unknown key; the top-level keys are socket, state_dir, master_key_file, admin_group, issuer, metrics_file and the tables [totp], [lockout], [policy], [enroll], [recovery]`},
 		{"case matters", `Socket = "/run/x"`,
 			`Socket: unknown key (did you mean socket?); the top-level keys are`},
 		{"in a table", "[totp]\ndigit = 6",

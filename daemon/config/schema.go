@@ -48,6 +48,7 @@ var schema = []key{
 	field("", "master_key_file", func(c *Config) *string { return &c.MasterKeyFile }, asString(cleanAbs), checkPath),
 	field("", "admin_group", func(c *Config) *string { return &c.AdminGroup }, asString(nil), checkAdminGroup),
 	field("", "issuer", func(c *Config) *string { return &c.Issuer }, asString(nil), checkIssuer),
+	field("", "metrics_file", func(c *Config) *string { return &c.MetricsFile }, asString(cleanAbs), checkMetricsFile),
 
 	field("totp", "algorithm", func(c *Config) *string { return &c.TOTP.Algorithm }, asString(strings.ToUpper),
 		oneOf(AlgorithmSHA1, AlgorithmSHA256, AlgorithmSHA512)),
@@ -465,6 +466,22 @@ func checkSocket(p string) error {
 	}
 	if len(p) > MaxSocketPath {
 		return fmt.Errorf("is %d bytes long; a Unix socket path can have at most %d", len(p), MaxSocketPath)
+	}
+	return nil
+}
+
+// checkMetricsFile accepts "" (no file) or a path as checkPath does that
+// ends in ".prom": node_exporter's textfile collector reads only those, so
+// any other name would be written and never read.
+func checkMetricsFile(p string) error {
+	if p == "" {
+		return nil
+	}
+	if err := checkPath(p); err != nil {
+		return err
+	}
+	if !strings.HasSuffix(p, ".prom") || filepath.Base(p) == ".prom" {
+		return errors.New(`must end in ".prom", the files node_exporter's textfile collector reads, e.g. "/var/lib/prometheus/node-exporter/totpd.prom"`)
 	}
 	return nil
 }

@@ -50,6 +50,7 @@ type Engine struct {
 	now      func() time.Time
 	logf     func(format string, args ...any)
 	locks    sync.Map // user name → *sync.Mutex
+	metrics  func() ([]byte, error)
 }
 
 // Options are the dependencies of an Engine; zero fields get the real thing.
@@ -65,6 +66,9 @@ type Options struct {
 	// or a newline; nil: StderrLogf. The daemon gives the engine, the
 	// server and the store the same one.
 	Logf func(format string, args ...any)
+	// Metrics reports the text of `totpctl metrics` (package metrics);
+	// nil: that op is refused.
+	Metrics func() ([]byte, error)
 }
 
 // StderrLogf is the Logf of an Engine or a Server given none.
@@ -72,7 +76,7 @@ var StderrLogf = logf.Stderr
 
 // New returns an Engine deciding by cfg over st.
 func New(cfg config.Config, st Store, o Options) *Engine {
-	e := &Engine{store: st, accounts: o.Accounts, audit: o.Audit, now: o.Now, logf: o.Logf}
+	e := &Engine{store: st, accounts: o.Accounts, audit: o.Audit, now: o.Now, logf: o.Logf, metrics: o.Metrics}
 	if e.accounts == nil {
 		f := NewFilesAccounts(nil)
 		c := NewCachedAccounts(SystemAccounts{}, time.Minute, 1<<14)

@@ -60,6 +60,9 @@ func (tx *userTx) checkCode(code string) outcome {
 		tx.rec.LastStep = res.Step
 		tx.rec.DriftSteps = clampDrift(res.Drift)
 		return outTOTP
+	case isScratchShape(code) && tx.spendRecovery(code):
+		// An imported pam_google_authenticator scratch code (import.go).
+		return outRecovery
 	case errors.Is(err, totp.ErrFormat):
 		return outFormat
 	case errors.Is(err, totp.ErrReplay):

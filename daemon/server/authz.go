@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"net"
 
 	"github.com/totpd/totpd/daemon/engine"
 	"github.com/totpd/totpd/daemon/wire"
@@ -11,7 +12,8 @@ import (
 // The peer rules (ARCHITECTURE.md, "The daemon's rules"), in one place:
 //   - login ops about user U: uid 0, or U itself (screen lockers run as the user);
 //   - self ops: the caller, about itself (the request's user is ignored unless it names someone else, which is refused);
-//   - admin ops: uid 0, or a member of admin_group.
+//   - admin ops: uid 0, or a member of admin_group;
+//   - root ops: uid 0 only (restore replaces every user's secrets at once).
 // Which op is of which class is the ops table's (ops.go).
 
 // authorize reports the user the request is about, or a refusal.
@@ -42,6 +44,11 @@ func authorize(e *engine.Engine, p Peer, caller engine.Account, callerErr error,
 			return "", denied("you can only do this for yourself; administrators use `totpctl user …`")
 		}
 		return caller.Name, nil
+	case classRoot:
+		if p.UID == 0 {
+			return req.User, nil
+		}
+		return "", denied("only root may do this: a restore replaces every user's secrets and lockouts at once (run it as root, e.g. with sudo)")
 	default:
 		if p.UID == 0 {
 			return req.User, nil
@@ -72,6 +79,9 @@ type caller struct {
 	acct engine.Account
 	name string // for the audit log: the account's name, or "uid N"
 	err  error  // why the uid has no usable account (engine.ErrNoAccount: none)
+	// conn is the connection, for the ops that take a file descriptor
+	// passed on it (op_backup.go); nil where a test calls answer directly.
+	conn *net.UnixConn
 }
 
 // uidName is how the audit names a uid it has no account name for.

@@ -17,6 +17,8 @@ const (
 	classSelf
 	// classAdmin: uid 0, or a member of admin_group.
 	classAdmin
+	// classRoot: uid 0 only (restore, which replaces every user's state).
+	classRoot
 )
 
 // handler answers a request about user once authorize has let it through;
@@ -66,6 +68,12 @@ var ops = map[wire.Op]opSpec{
 		return e.Require(user, req.Grace, info)
 	}},
 	wire.OpUserExempt: {classAdmin, byUser((*engine.Engine).Exempt)},
+
+	// The admin tools, each answered in a file of its own.
+	wire.OpImport:  opImport,
+	wire.OpBackup:  opBackup,
+	wire.OpRestore: opRestore,
+	wire.OpMetrics: opMetrics,
 }
 
 // byUser is the handler of an engine method that takes only the user.

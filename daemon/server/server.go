@@ -178,6 +178,7 @@ func (s *Server) timeouts() (time.Duration, time.Duration) {
 // request, one answer.
 func (s *Server) handle(ctx context.Context, c net.Conn, p Peer, who caller) {
 	defer c.Close()
+	who.conn, _ = c.(*net.UnixConn)
 	rt, wt := s.timeouts()
 	c.SetReadDeadline(time.Now().Add(rt))
 	// On shutdown, a client that has not sent its request yet is let go at
@@ -246,6 +247,9 @@ func (s *Server) dispatch(p Peer, who caller, req *wire.Request) *wire.Response 
 		}
 		s.audit(info.Event(req.User, "denied", reason))
 		return &wire.Response{Error: werr}
+	}
+	if resp, ok := s.withFile(who.conn, req, info); ok {
+		return resp
 	}
 	return ops[req.Op].handle(s.Engine, user, req, info)
 }

@@ -85,6 +85,9 @@ type pendingRec struct {
 	seq    uint64
 	sealed []byte
 	done   chan error
+	// run, when set, is not a record but a step the writer runs between
+	// batches, alone (Store.inWriter, for Replace in replace.go); done gets its error.
+	run func() error
 }
 
 // appendRecord appends the encoding of r to b and returns the new slice

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/totpd/totpd/daemon/logf"
 
@@ -35,6 +36,10 @@ type Options struct {
 	// through nothing else. Default: stderrLogf, which writes
 	// "totpd: store: ..." lines to os.Stderr as the daemon writes its own.
 	Logf func(format string, args ...any)
+	// SyncObserver, when set, is told how long each fdatasync of the
+	// journal took (the metric totpd_store_sync_seconds); it runs on the
+	// writer goroutine, so it must be quick. nil: nothing is measured.
+	SyncObserver func(time.Duration)
 }
 
 // stderrLogf is the Logf of a Store opened without one, in the form of

@@ -40,6 +40,11 @@ func (r *Request) Validate() error {
 			return err
 		}
 	}
+	if r.Import != nil {
+		if err := r.Import.validate(); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

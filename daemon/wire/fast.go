@@ -45,6 +45,7 @@ func AppendRequest(b []byte, r *Request) []byte {
 	b = appendField(b, "rhost", r.RHost, true)
 	b = appendField(b, "tty", r.TTY, true)
 	b = appendField(b, "grace", r.Grace, true)
+	b = appendImport(b, r.Import)
 	return append(b, '}')
 }
 

@@ -40,6 +40,12 @@ const (
 	OpUserCheck   Op = "admin.check"
 	OpUserRequire Op = "admin.require"
 	OpUserExempt  Op = "admin.exempt"
+
+	// The admin tools of ARCHITECTURE.md, "Admin tools".
+	OpImport  Op = "admin.import"  // one user's secret from another TOTP module's file
+	OpBackup  Op = "admin.backup"  // a sealed snapshot of the whole state
+	OpRestore Op = "admin.restore" // replace the state with a backup
+	OpMetrics Op = "admin.metrics" // the counters, as Prometheus text
 )
 
 // Request is the body of every message a client sends. Its free-text
@@ -60,6 +66,8 @@ type Request struct {
 	// Grace overrides the grace period for OpUserRequire ("7d", "12h");
 	// empty means the configured grace_period.
 	Grace string `json:"grace,omitempty"`
+	// Import is the secret OpImport stores (wire/import.go).
+	Import *ImportSecret `json:"import,omitempty"`
 }
 
 // Action tells the PAM module what to do for a login (OpLoginQuery).
@@ -125,6 +133,10 @@ type Response struct {
 	Users      []Status    `json:"users,omitempty"`
 	Enrollment *Enrollment `json:"enrollment,omitempty"`
 	Check      *Check      `json:"check,omitempty"`
+	// Metrics answers OpMetrics: the Prometheus text exposition.
+	Metrics string `json:"metrics,omitempty"`
+	// Backup answers OpBackup and OpRestore (wire/backup.go).
+	Backup *BackupInfo `json:"backup,omitempty"`
 }
 
 // Status describes one user, for `totpctl status`, `users` and `user show`.
