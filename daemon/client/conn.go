@@ -38,17 +38,20 @@ func connect(path string, by, deadline time.Time) (*conn, error) {
 		return nil, os.NewSyscallError("socket", err)
 	}
 	c := &conn{fd: fd, deadline: by}
-	if err := c.arm(unix.SO_SNDTIMEO); err != nil {
-		c.Close()
-		return nil, err
-	}
-	c.deadline = deadline
+	// Each try is armed with what is left: a socket timeout is per system
+	// call, and a signal (a terminal resize under su) would otherwise
+	// restart the whole wait again and again.
 	for {
+		if err = c.arm(unix.SO_SNDTIMEO); err != nil {
+			c.Close()
+			return nil, err
+		}
 		err = unix.Connect(fd, &unix.SockaddrUnix{Name: path})
 		if err != unix.EINTR {
 			break
 		}
 	}
+	c.deadline = deadline
 	if err != nil {
 		c.Close()
 		return nil, &os.PathError{Op: "connect", Path: path, Err: err}
@@ -70,12 +73,13 @@ func (c *conn) arm(opt int) error {
 	return nil
 }
 
-// Read implements io.Reader, blocking until the deadline at most.
+// Read implements io.Reader, blocking until the deadline at most, however
+// many signals interrupt it.
 func (c *conn) Read(b []byte) (int, error) {
-	if err := c.arm(unix.SO_RCVTIMEO); err != nil {
-		return 0, err
-	}
 	for {
+		if err := c.arm(unix.SO_RCVTIMEO); err != nil {
+			return 0, err
+		}
 		n, err := unix.Read(c.fd, b)
 		switch {
 		case err == unix.EINTR:
@@ -93,11 +97,11 @@ func (c *conn) Read(b []byte) (int, error) {
 
 // Write implements io.Writer, blocking until the deadline at most.
 func (c *conn) Write(b []byte) (int, error) {
-	if err := c.arm(unix.SO_SNDTIMEO); err != nil {
-		return 0, err
-	}
 	done := 0
 	for done < len(b) {
+		if err := c.arm(unix.SO_SNDTIMEO); err != nil {
+			return done, err
+		}
 		n, err := unix.Write(c.fd, b[done:])
 		switch {
 		case err == unix.EINTR:

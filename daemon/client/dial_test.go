@@ -5,12 +5,15 @@ import (
 	"errors"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/totpd/totpd/daemon/wire"
 )
@@ -81,4 +84,57 @@ func TestCallGivesUpOnStaleSocket(t *testing.T) {
 	_, err = cl.Call(ctx, wire.Request{Op: wire.OpStatus})
 	require.True(t, IsUnavailable(err), "a stale socket is unavailable: %v", err)
 	require.NoError(t, ctx.Err(), "the call gave up before its deadline")
+}
+
+// TestCallDeadlineUnderSignals: a daemon that accepts and never answers
+// holds a call no longer than its timeout, even while signals (a
+// terminal being resized under su) keep interrupting the read: each
+// retry is armed with what is left, not the whole timeout again.
+func TestCallDeadlineUnderSignals(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "s")
+	ln, err := net.Listen("unix", sock)
+	require.NoError(t, err)
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, never answered
+		}
+	}()
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGWINCH) // a handler, so that the signal interrupts
+	defer signal.Stop(sigs)
+	cl := &Client{Socket: sock, Timeout: 300 * time.Millisecond, ServerUID: os.Getuid()}
+	done := make(chan error, 1)
+	tid := make(chan int, 1)
+	go func() {
+		// The signal must reach the thread blocked in the read.
+		runtime.LockOSThread()
+		tid <- unix.Gettid()
+		_, err := cl.Call(context.Background(), wire.Request{Op: wire.OpStatus})
+		done <- err
+	}()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func(tid int) {
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				unix.Tgkill(os.Getpid(), tid, unix.SIGWINCH)
+			}
+		}
+	}(<-tid)
+	select {
+	case err := <-done:
+		require.True(t, IsUnavailable(err), "a daemon that never answers is unavailable: %v", err)
+	case <-time.After(30 * time.Second): // a hang, not a slow answer: 100 times the timeout
+		t.Fatal("the call outlived its 300 ms timeout by 30 s while signals arrived")
+	}
 }

@@ -27,11 +27,11 @@ func (c *Client) CallWithFile(ctx context.Context, req wire.Request, f *os.File)
 // frame, so that a daemon reading the frame with plain reads never takes
 // the descriptor by mistake.
 func (c *conn) sendFile(f *os.File) error {
-	if err := c.arm(unix.SO_SNDTIMEO); err != nil {
-		return err
-	}
 	rights := unix.UnixRights(int(f.Fd()))
 	for {
+		if err := c.arm(unix.SO_SNDTIMEO); err != nil {
+			return err
+		}
 		err := unix.Sendmsg(c.fd, []byte{0}, rights, nil, unix.MSG_NOSIGNAL)
 		switch err {
 		case unix.EINTR:

@@ -1,8 +1,6 @@
 package engine
 
 import (
-	"bufio"
-	"bytes"
 	"os"
 	"slices"
 	"strconv"
@@ -112,64 +110,80 @@ func (f *FilesAccounts) index() *filesIndex {
 // NSS (see FilesAccounts). A file that cannot be read is not indexed.
 func readFilesIndex(nsswitch, passwd, group string) *filesIndex {
 	x := &filesIndex{}
-	sources := nssSources(nsswitch)
+	sources, ok := nssSources(nsswitch)
+	if !ok {
+		return x
+	}
 	if p := sources["passwd"]; len(p) > 0 && p[0] == "files" {
 		x.byName, x.byUID = readPasswd(passwd)
 	}
-	if g := sources["group"]; x.byName != nil && len(g) == 1 && g[0] == "files" {
+	// getgrouplist follows the initgroups line where there is one.
+	init, hasInit := sources["initgroups"]
+	if g := sources["group"]; x.byName != nil && len(g) == 1 && g[0] == "files" && (!hasInit || len(init) == 1 && init[0] == "files") {
 		x.gidOf, x.listed = readGroup(group)
 	}
 	return x
 }
 
-// nssSources reports the sources of each database in nsswitch.conf, in
-// order, without their [STATUS=action] items; nil if it cannot be read.
-func nssSources(path string) map[string][]string {
+// nssSources reports the services of each database in nsswitch.conf, in
+// order. It reports false, and the caller indexes nothing, wherever
+// glibc's reading could differ from this plain one: a [STATUS=action]
+// item anywhere in a line of passwd, group or initgroups (an action
+// changes what a found or absent name means), one of them named twice or
+// without its colon, or a last line without its newline (glibc drops it).
+func nssSources(path string) (map[string][]string, bool) {
 	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil
+	if err != nil || len(b) > 0 && b[len(b)-1] != '\n' {
+		return nil, false
 	}
+	watched := map[string]bool{"passwd": true, "group": true, "initgroups": true}
 	m := map[string][]string{}
 	for line := range strings.Lines(string(b)) {
 		line, _, _ = strings.Cut(line, "#")
-		db, rest, ok := strings.Cut(line, ":")
-		if !ok {
+		db, rest, colon := strings.Cut(line, ":")
+		db = strings.TrimSpace(db)
+		if !colon {
+			if f := strings.Fields(line); len(f) > 0 && watched[strings.TrimRight(f[0], "[")] {
+				return nil, false
+			}
 			continue
 		}
-		var srcs []string
-		for _, w := range strings.Fields(rest) {
-			if !strings.HasPrefix(w, "[") && !strings.HasSuffix(w, "]") && !strings.Contains(w, "=") {
-				srcs = append(srcs, w)
-			}
+		if !watched[db] {
+			continue
 		}
-		m[strings.TrimSpace(db)] = srcs
+		if _, twice := m[db]; twice || strings.ContainsAny(rest, "[]=") {
+			return nil, false
+		}
+		m[db] = strings.Fields(rest)
 	}
-	return m
+	return m, true
 }
 
 // eachLine calls fn with the fields of every line of path that is not
 // empty or a comment, split at ':' into at most n fields. It reports
-// false when the file cannot be read or some line has fewer than n
-// fields or fn refuses it.
+// false when the file cannot be read, does not end in a newline, or has
+// a line glibc might read otherwise: a control byte in it (a CR of a
+// CRLF file stays in nss_files' last field), fewer than n fields, a name
+// starting with '+' or '-' (nss_files skips those) or one fn refuses.
 func eachLine(path string, n int, fn func(fields []string) bool) bool {
-	fh, err := os.Open(path)
-	if err != nil {
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) > 0 && b[len(b)-1] != '\n' {
 		return false
 	}
-	defer fh.Close()
-	sc := bufio.NewScanner(fh)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Bytes()
-		if len(bytes.TrimSpace(line)) == 0 || line[0] == '#' {
+	for line := range strings.Lines(string(b)) {
+		line = strings.TrimSuffix(line, "\n")
+		if strings.TrimSpace(line) == "" || line[0] == '#' {
 			continue
 		}
-		fields := strings.SplitN(string(line), ":", n)
+		if strings.ContainsFunc(line, func(r rune) bool { return r < 0x20 || r == 0x7f }) || line[0] == '+' || line[0] == '-' {
+			return false
+		}
+		fields := strings.SplitN(line, ":", n)
 		if len(fields) < n || !fn(fields) {
 			return false
 		}
 	}
-	return sc.Err() == nil
+	return true
 }
 
 // strictID parses a uid or gid as nothing but decimal digits.

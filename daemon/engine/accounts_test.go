@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,7 +32,26 @@ func (c *countingAccounts) InGroup(a Account, g string) (bool, error) {
 	return c.fakeAccounts.InGroup(a, g)
 }
 
+// restedFiles makes the files the test writes count as long unchanged
+// (see fingerprint's racy rule, tested by TestFingerprintRecentChange).
+func restedFiles(t *testing.T) {
+	fileClock = func() time.Time { return time.Now().Add(time.Hour) }
+	t.Cleanup(func() { fileClock = time.Now })
+}
+
+// TestFingerprintRecentChange: a file changed within racyWindow never
+// keeps its stamp, so a same-size rewrite in the same clock tick is seen.
+func TestFingerprintRecentChange(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "passwd")
+	require.NoError(t, os.WriteFile(p, []byte("alice:x:1000:1000::/:/bin/sh\n"), 0o644))
+	a := string(fingerprint(nil, p))
+	require.NotEqual(t, a, string(fingerprint(nil, p)), "a file just written is not trusted to be unchanged")
+	restedFiles(t)
+	require.Equal(t, string(fingerprint(nil, p)), string(fingerprint(nil, p)), "a rested file keeps its stamp")
+}
+
 func TestCachedAccounts(t *testing.T) {
+	restedFiles(t)
 	base := &countingAccounts{fakeAccounts: fakeAccounts{users: map[string]uint32{"alice": 1001}, groups: map[string][]string{"ops": {"alice"}}}}
 	c := NewCachedAccounts(base, time.Minute, 8)
 	now := time.Unix(1000, 0)
@@ -116,6 +136,7 @@ const (
 )
 
 func TestFilesAccounts(t *testing.T) {
+	restedFiles(t)
 	x := newFilesFixture(t, nssFiles, testPasswd, testGroup)
 	f := x.f
 	for name, uid := range map[string]uint32{"root": 0, "alice": 1001, "bob": 1002, "alias": 1001} {
@@ -176,6 +197,7 @@ func TestFilesAccounts(t *testing.T) {
 // answers from, or might be read differently by glibc, every question
 // goes to the fallback.
 func TestFilesAccountsFallsBack(t *testing.T) {
+	restedFiles(t)
 	for name, c := range map[string]struct{ nsswitch, passwd, group string }{
 		"sssd first":         {"passwd: sss files\ngroup: sss files\n", testPasswd, testGroup},
 		"compat":             {"passwd: compat\ngroup: compat\n", testPasswd, testGroup},
@@ -187,6 +209,17 @@ func TestFilesAccountsFallsBack(t *testing.T) {
 		"too few fields":     {nssFiles, testPasswd + "eve:x:1005:1005\n", testGroup},
 		"uid beyond 32 bits": {nssFiles, testPasswd + "eve:x:4294967296:0::/:/bin/sh\n", testGroup},
 		"no passwd file":     {nssFiles, "", testGroup},
+		// glibc ends a service name at '[': sss with an action, then files
+		"action glued to a service": {"passwd: sss[NOTFOUND=return] files\ngroup: files\n", testPasswd, testGroup},
+		// files first, but an action makes a found name go on to systemd
+		"action after files":           {"passwd: files [SUCCESS=continue] systemd\ngroup: files\n", testPasswd, testGroup},
+		"line without colon":           {"passwd: files\npasswd sss files\ngroup: files\n", testPasswd, testGroup},
+		"passwd named twice":           {"passwd: files\npasswd: sss files\ngroup: files\n", testPasswd, testGroup},
+		"no final newline":             {"group: files\npasswd: files", testPasswd, testGroup},
+		"CRLF passwd":                  {nssFiles, strings.ReplaceAll(testPasswd, "\n", "\r\n"), testGroup},
+		"name starting with -":         {nssFiles, "-mallory:x:1001:1001::/:/bin/sh\n" + testPasswd, testGroup},
+		"name starting with +":         {nssFiles, testPasswd + "+:::::::\n", testGroup},
+		"passwd without final newline": {nssFiles, strings.TrimSuffix(testPasswd, "\n"), testGroup},
 	} {
 		t.Run(name, func(t *testing.T) {
 			x := newFilesFixture(t, c.nsswitch, c.passwd, c.group)
@@ -206,6 +239,9 @@ func TestFilesAccountsFallsBack(t *testing.T) {
 		"group from files and sss": {"passwd: files\ngroup: files sss\n", testGroup},
 		"blank in a member list":   {nssFiles, testGroup + "x:x:3:alice, bob\n"},
 		"no group file":            {nssFiles, ""},
+		// nss_files keeps the CR in the member list: "alice\r" is not alice
+		"CRLF group":           {nssFiles, strings.ReplaceAll(testGroup, "\n", "\r\n")},
+		"initgroups elsewhere": {"passwd: files\ngroup: files\ninitgroups: systemd\n", testGroup},
 	} {
 		t.Run(name, func(t *testing.T) {
 			x := newFilesFixture(t, c.nsswitch, testPasswd, c.group)
@@ -222,7 +258,8 @@ func TestFilesAccountsFallsBack(t *testing.T) {
 // TestFilesAccountsAgreesWithNSS asks glibc (SystemAccounts) and the
 // index the same questions about every account and group of this host.
 func TestFilesAccountsAgreesWithNSS(t *testing.T) {
-	f := NewFilesAccounts(nil)
+	restedFiles(t) // the retry below compares stamps; a new file's would always differ
+	f := NewFilesAccounts(SystemAccounts{})
 	// Debian's nsswitch.conf has "group: files systemd", which is not
 	// indexed (nss-systemd may add memberships); for the comparison the
 	// index reads the group file as if files were its only source.

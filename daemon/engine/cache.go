@@ -30,11 +30,19 @@ type CachedAccounts struct {
 	now     func() time.Time
 }
 
-// cacheKey is one question: a name (uid unset), a uid, or a name's membership of group.
+// racyWindow is how long after a change a file's times are not trusted
+// to show the next change (see fingerprint).
+const racyWindow = 2 * time.Second
+
+// fileClock is the clock fingerprint compares file times with; tests that
+// write a file and look up at once move it past racyWindow.
+var fileClock = time.Now
+
+// cacheKey is one question: a name, a uid, or a name's membership of group.
 type cacheKey struct {
+	kind  byte // 'n' name, 'u' uid, 'g' membership
 	name  string
 	uid   uint32
-	byUID bool
 	group string
 }
 
@@ -51,7 +59,7 @@ func NewCachedAccounts(a Accounts, ttl time.Duration, max int) *CachedAccounts {
 
 // User implements Accounts.
 func (c *CachedAccounts) User(name string) (Account, error) {
-	ans, err := c.answer(cacheKey{name: name}, func() (cachedAnswer, error) {
+	ans, err := c.answer(cacheKey{kind: 'n', name: name}, func() (cachedAnswer, error) {
 		a, err := c.Accounts.User(name)
 		return cachedAnswer{acct: a}, err
 	})
@@ -60,7 +68,7 @@ func (c *CachedAccounts) User(name string) (Account, error) {
 
 // UID implements Accounts.
 func (c *CachedAccounts) UID(uid uint32) (Account, error) {
-	ans, err := c.answer(cacheKey{uid: uid, byUID: true}, func() (cachedAnswer, error) {
+	ans, err := c.answer(cacheKey{kind: 'u', uid: uid}, func() (cachedAnswer, error) {
 		a, err := c.Accounts.UID(uid)
 		return cachedAnswer{acct: a}, err
 	})
@@ -69,7 +77,7 @@ func (c *CachedAccounts) UID(uid uint32) (Account, error) {
 
 // InGroup implements Accounts.
 func (c *CachedAccounts) InGroup(a Account, group string) (bool, error) {
-	ans, err := c.answer(cacheKey{name: a.Name, uid: a.UID, group: group}, func() (cachedAnswer, error) {
+	ans, err := c.answer(cacheKey{kind: 'g', name: a.Name, uid: a.UID, group: group}, func() (cachedAnswer, error) {
 		in, err := c.Accounts.InGroup(a, group)
 		return cachedAnswer{in: in}, err
 	})
@@ -112,8 +120,14 @@ func (c *CachedAccounts) answer(k cacheKey, ask func() (cachedAnswer, error)) (c
 // fingerprint appends to b the identity of the files at paths: device,
 // inode, size, modification and change time of each. A missing file has
 // a fixed mark; a file that cannot be examined otherwise gets a new mark
-// at every call, so that nothing is trusted to be unchanged.
+// at every call, so that nothing is trusted to be unchanged. So does a
+// file changed less than racyWindow ago: file times move in ticks of the
+// kernel's coarse clock, and a same-size rewrite in place within one tick
+// (vipw's in-place save on older kernels, a script) leaves the times as
+// they were; only once the file has rested is its stamp kept (the rule
+// git uses for its index).
 func fingerprint(b []byte, paths ...string) []byte {
+	now := fileClock()
 	for _, p := range paths {
 		var st unix.Stat_t
 		if err := unix.Stat(p, &st); err != nil {
@@ -122,6 +136,9 @@ func fingerprint(b []byte, paths ...string) []byte {
 				continue
 			}
 			return strconv.AppendInt(append(b, "unknown "...), time.Now().UnixNano(), 16)
+		}
+		if changed := time.Unix(max(st.Mtim.Sec, st.Ctim.Sec), 0); now.Sub(changed) < racyWindow {
+			return strconv.AppendInt(append(b, "recent "...), now.UnixNano(), 16)
 		}
 		for _, v := range []int64{int64(st.Dev), int64(st.Ino), st.Size, st.Mtim.Sec, st.Mtim.Nsec, st.Ctim.Sec, st.Ctim.Nsec} {
 			b = strconv.AppendInt(b, v, 16)

@@ -188,7 +188,7 @@ func (r *runResult) row(clients int, a *fsyncAnchor) Row {
 		Extra: map[string]float64{"p50_ms": ms(r.lat.P50), "p99_ms": ms(r.lat.P99), "max_ms": ms(r.lat.Max),
 			"wall_s": r.wall.Seconds(), "accepted": float64(ok), "requests": float64(r.n)},
 	}
-	note := fmt.Sprintf("a freshly started totpd (cold caches); %s distinct users, each once with its current code: %s accepted of %s in %.2f s; latency includes connect; max %s",
+	note := fmt.Sprintf("a freshly started totpd (its account index and caches cold; the page cache and state files are not); %s distinct users, each once with its current code: %s accepted of %s in %.2f s; latency includes connect; max %s",
 		fmtInt(int64(r.users)), fmtInt(int64(ok)), fmtInt(int64(r.n)), r.wall.Seconds(), fmtMs(r.lat.Max))
 	if ok != r.n {
 		note += "; outcomes: " + fmtOutcomes(r.outcomes)

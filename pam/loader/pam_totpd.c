@@ -23,7 +23,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdio_ext.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -139,14 +138,6 @@ static void child(pam_handle_t *pamh, int flags, int argc, const char **argv, co
 	/* Whatever the parent could not flush is the parent's to write, not ours. */
 	__fpurge(stdout);
 	__fpurge(stderr);
-	/*
-	 * One login needs one Go thread running, not one per CPU: with more,
-	 * the runtime wakes them on every handoff and each page the child
-	 * copies on write costs a TLB shootdown across CPUs. Measured on
-	 * 2 vCPUs, pamtester p50 7.15 -> 6.89 ms. The runtime reads it when
-	 * the library loads; this environment is the child's own copy.
-	 */
-	setenv("GOMAXPROCS", "1", 1);
 	lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	entry = lib ? (go_entry_fn)dlsym(lib, GO_ENTRY) : NULL;
 	if (entry == NULL) {
