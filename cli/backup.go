@@ -75,8 +75,8 @@ func runBackup(c *cmdCtx, args []string) error {
 	if c.o.json {
 		return writeJSON(c.out(), jsonOf(path, b))
 	}
-	fmt.Fprintf(c.out(), "Backed up %d users to %s (%d bytes), made on %s at %s.\n",
-		b.Users, path, b.Bytes, b.Host, b.Created.In(c.e.loc).Format(layoutSecond))
+	fmt.Fprintf(c.out(), "Backed up %s to %s (%d bytes), made on %s at %s.\n",
+		plural(int64(b.Users), "user"), path, b.Bytes, b.Host, b.Created.In(c.e.loc).Format(layoutSecond))
 	fmt.Fprintf(c.out(), "The backup is useless without the master key: it is sealed under %s.\n", keyPlace(b.KeySource))
 	fmt.Fprintln(c.out(), "Keep a copy of that key apart from the backup (not beside it); anyone with both has every user's secrets.")
 	return nil
@@ -100,8 +100,8 @@ func runRestore(c *cmdCtx, args []string) error {
 	if c.o.json {
 		return writeJSON(c.out(), jsonOf(path, b))
 	}
-	fmt.Fprintf(c.out(), "Restored %d users from %s, a backup made on %s at %s.\n",
-		b.Users, path, b.Host, b.Created.In(c.e.loc).Format(layoutSecond))
+	fmt.Fprintf(c.out(), "Restored %s from %s, a backup made on %s at %s.\n",
+		plural(int64(b.Users), "user"), path, b.Host, b.Created.In(c.e.loc).Format(layoutSecond))
 	fmt.Fprintln(c.out(), "No code used before now works any more. Recovery codes used after the backup was made work again\n"+
 		"for users whose state had been lost: give them new ones (totpctl recovery-codes) if that matters.")
 	return nil
