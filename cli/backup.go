@@ -102,8 +102,9 @@ func runRestore(c *cmdCtx, args []string) error {
 	}
 	fmt.Fprintf(c.out(), "Restored %s from %s, a backup made on %s at %s.\n",
 		plural(int64(b.Users), "user"), path, b.Host, b.Created.In(c.e.loc).Format(layoutSecond))
-	fmt.Fprintln(c.out(), "No code used before now works any more. Recovery codes used after the backup was made work again\n"+
-		"for users whose state had been lost: give them new ones (totpctl recovery-codes) if that matters.")
+	fmt.Fprintln(c.out(), "No code used before now works any more. Where a user's secret changed since the backup was made\n"+
+		"(re-enrolled, disabled, or the state lost), the backup's secret is back, with its recovery codes: a phone\n"+
+		"disabled since then works again (run totpctl user disable NAME for any that must stay out).")
 	return nil
 }
 

@@ -164,5 +164,14 @@ func runSSHDT(ctx context.Context) (*doctor.SSHDConfig, error) {
 	if err := cmd.Run(); err != nil {
 		return nil, fmt.Errorf("%s -T: %v: %s", bin, err, strings.TrimSpace(stderr.String()))
 	}
-	return doctor.ParseSSHDT(&out)
+	cfg, err := doctor.ParseSSHDT(&out)
+	if err != nil {
+		return nil, err
+	}
+	// sshd -T prints the global settings only: the Match blocks come from
+	// the file, so that they are reported too.
+	if file, ferr := doctor.ReadSSHDConfig("/etc/ssh/sshd_config"); ferr == nil {
+		cfg.Matches = file.Matches
+	}
+	return cfg, nil
 }

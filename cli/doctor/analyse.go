@@ -154,8 +154,16 @@ func Analyse(st *Stack, explicit bool) *Analysis {
 		return false
 	}
 
-	// 1. In without the code: pam_totpd.so gives only PAM_AUTH_ERR.
-	path, err := (&search{m: m, outcomes: with([]int{retAuthErr}, nil), stop: succeeds}).run()
+	// 1. In without the code: what someone without it can make pam_totpd.so
+	// answer. A wrong code is PAM_AUTH_ERR; closing the prompt (Ctrl-D at
+	// su's or login's) is PAM_CONV_ERR; and in a set-uid host the module's
+	// child keeps the caller's real uid, so the caller may kill it:
+	// PAM_AUTHINFO_UNAVAIL. Each must fail the stack.
+	withoutCode := []int{retAuthErr, retConvErr}
+	if realUIDServices[svc] {
+		withoutCode = append(withoutCode, retAuthinfoUnavail)
+	}
+	path, err := (&search{m: m, outcomes: with(withoutCode, nil), stop: succeeds}).run()
 	if tooLarge(err) {
 		return a
 	}
@@ -235,8 +243,15 @@ func explainBypass(m *machine, path []Step) (Pos, string) {
 			}
 		}
 		if h.isTotpd() {
-			return h.Line.Pos, fmt.Sprintf("%s (%s, control %q) does not stop a wrong code: PAM_AUTH_ERR gives %q there, and the stack still ends in success (`optional`, `sufficient` and `default=ignore` accept any code; use required, or [success=done ignore=ignore default=die] before pam_permit.so)",
-				TotpdModule, h.Where(), h.Line.Control, st.Action)
+			what := "a wrong code"
+			switch st.Result {
+			case "conv_err":
+				what = "a closed prompt (Ctrl-D: PAM_CONV_ERR)"
+			case "authinfo_unavail":
+				what = "its own child killed by the caller, who keeps the real uid in this set-uid program (PAM_AUTHINFO_UNAVAIL)"
+			}
+			return h.Line.Pos, fmt.Sprintf("%s (%s, control %q) does not stop %s: %s gives %q there, and the stack still ends in success (`optional`, `sufficient` and `default=ignore` accept more than the right code; use required, or [success=done ignore=ignore default=die] before pam_permit.so)",
+				TotpdModule, h.Where(), h.Line.Control, what, strings.ToUpper("PAM_"+st.Result), st.Action)
 		}
 		// A handler that skips a pam_totpd.so line: a jump, or done.
 		for j := st.index + 1; j < st.next && j < len(m.hs); j++ {

@@ -31,6 +31,7 @@ const (
 	retUserUnknown     = 10
 	retMaxtries        = 11
 	retNewAuthtokReqd  = 12
+	retConvErr         = 19
 	retIgnore          = 25
 	retModuleUnknown   = 28
 )

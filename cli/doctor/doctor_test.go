@@ -169,6 +169,14 @@ func TestStacks(t *testing.T) {
 			msg:   []string{"PasswordAuthentication yes", "checks no password", "any password"},
 		},
 		{
+			// sshd -T prints the global settings only; a Match block can
+			// let one network in with a key alone.
+			name:    "a Match block that changes AuthenticationMethods",
+			files:   debian(map[string]string{"sshd": keyAndCode}),
+			service: "sshd", sshd: "UsePAM yes\nKbdInteractiveAuthentication yes\nPasswordAuthentication no\nAuthenticationMethods publickey,keyboard-interactive\nMatch Address 10.0.0.0/8\n    AuthenticationMethods publickey\n",
+			holes: []string{"sshd-match"}, msg: []string{"Match Address 10.0.0.0/8", "authenticationmethods publickey", "counts it as a hole"},
+		},
+		{
 			name:    "UsePAM no",
 			files:   debian(map[string]string{"sshd": keyAndCode}),
 			service: "sshd", sshd: "UsePAM no\nKbdInteractiveAuthentication yes\nPasswordAuthentication no\nAuthenticationMethods publickey,keyboard-interactive\n",
@@ -220,8 +228,20 @@ func TestStacks(t *testing.T) {
 		},
 		{
 			name:    "the daemon down must not let anyone in (authinfo_unavail=ignore)",
-			files:   map[string]string{"sudo": "auth requisite pam_unix.so\nauth [success=ok auth_err=die default=ignore] pam_totpd.so\nauth required pam_permit.so\n"},
-			service: "sudo", warns: []string{"fail-open"},
+			files:   map[string]string{"sshd": "auth requisite pam_unix.so\nauth [success=ok auth_err=die conv_err=die default=ignore] pam_totpd.so\nauth required pam_permit.so\n"},
+			service: "sshd", warns: []string{"fail-open"},
+		},
+		{
+			// Ctrl-D at the prompt gives PAM_CONV_ERR, which default=ignore lets through.
+			name:    "a closed prompt must not let anyone in (conv_err falls to default=ignore)",
+			files:   map[string]string{"sshd": "auth requisite pam_unix.so\nauth [success=ok auth_err=die default=ignore] pam_totpd.so\nauth required pam_permit.so\n"},
+			service: "sshd", holes: []string{"without-code"}, msg: []string{"closed prompt"},
+		},
+		{
+			// In su the module's child keeps the caller's real uid: the caller can kill it.
+			name:    "su: a killed child must not let anyone in (authinfo_unavail=ignore)",
+			files:   map[string]string{"su": "auth requisite pam_unix.so\nauth [success=ok auth_err=die conv_err=die default=ignore] pam_totpd.so\nauth required pam_permit.so\n"},
+			service: "su", holes: []string{"without-code"}, msg: []string{"killed"},
 		},
 	}
 	// Sound: the shipped files and every stack README recommends.

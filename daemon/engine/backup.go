@@ -99,11 +99,14 @@ func (e *Engine) Restore(f *os.File, info Info) *wire.Response {
 
 // raise makes a restored record refuse every code used before now: its
 // last accepted step becomes at least the current step (a code of this
-// step or an earlier one is refused as used), and, when the current state
-// still holds the same enrollment (same uid and secret), at least that
-// state's, and the recovery codes spent since the backup stay spent. A
-// restore onto a lost state cannot know which recovery codes were spent
-// after the backup (totpctl restore says so).
+// step or an earlier one is refused as used). When the current state
+// still holds the same enrollment (the same secret, and the same uid
+// where both records know it: older records carry none), nothing it
+// learnt since the backup is forgotten either: its last step, the
+// recovery codes spent, and the failures and lockout, so a restore
+// cannot unlock a user or reset a guesser's count. A restore onto a lost
+// state cannot know which recovery codes were spent after the backup
+// (totpctl restore says so).
 func raise(r *store.Record, live store.Record, haveLive bool, now time.Time) {
 	period := time.Duration(r.PeriodSec) * time.Second
 	if period <= 0 {
@@ -111,11 +114,16 @@ func raise(r *store.Record, live store.Record, haveLive bool, now time.Time) {
 	}
 	r.LastStep = max(r.LastStep, totp.Params{Period: period}.Step(now))
 	same := haveLive && len(r.Secret) > 0 && string(live.Secret) == string(r.Secret) &&
-		live.UID != nil && r.UID != nil && *live.UID == *r.UID
+		(live.UID == nil || r.UID == nil || *live.UID == *r.UID)
 	if !same {
 		return
 	}
 	r.LastStep = max(r.LastStep, live.LastStep)
+	r.Failures = max(r.Failures, live.Failures)
+	if live.LockedUntil.After(r.LockedUntil) {
+		r.LockedUntil = live.LockedUntil
+	}
+	r.LockedForever = r.LockedForever || live.LockedForever
 	r.RecoveryHashes = slices.DeleteFunc(r.RecoveryHashes, func(h string) bool {
 		return !slices.Contains(live.RecoveryHashes, h)
 	})

@@ -31,6 +31,19 @@ func TestRaise(t *testing.T) {
 	require.Equal(t, nowStep+1, r.LastStep, "a step used just now, ahead of the clock, stays used")
 	require.Equal(t, []string{"a", "c"}, r.RecoveryHashes, "a recovery code spent since the backup stays spent")
 
+	// The same enrollment, the backup's record from before uids were
+	// kept: nothing learnt since is forgotten, the lockout included.
+	r = backup()
+	r.UID = nil
+	locked := now.Add(time.Hour)
+	raise(&r, store.Record{User: "alice", UID: &uid, Secret: []byte("s1"), LastStep: nowStep + 2, RecoveryHashes: []string{"a", "c"},
+		Failures: 4, LockedUntil: locked, LockedForever: true}, true, now)
+	require.Equal(t, nowStep+2, r.LastStep)
+	require.Equal(t, []string{"a", "c"}, r.RecoveryHashes, "a record without a uid is still the same enrollment")
+	require.Equal(t, 4, r.Failures, "a guesser's count is not reset")
+	require.Equal(t, locked, r.LockedUntil, "a restore unlocks nobody")
+	require.True(t, r.LockedForever)
+
 	for _, live := range []store.Record{
 		{User: "alice", UID: &uid, Secret: []byte("s2"), LastStep: nowStep + 1},   // re-enrolled since
 		{User: "alice", UID: &other, Secret: []byte("s1"), LastStep: nowStep + 1}, // another account

@@ -75,7 +75,10 @@ func (e *Engine) Import(user string, imp *wire.ImportSecret, info Info) *wire.Re
 	tx.rec.Secret, tx.rec.Algorithm, tx.rec.Digits, tx.rec.PeriodSec = secret, string(p.Algorithm), p.Digits, int(p.Period/time.Second)
 	tx.rec.Pending = nil
 	tx.rec.EnrolledAt = tx.now
-	tx.rec.LastStep = max(imp.LastStep, -1)
+	// The code showing now may have been typed under the old module a
+	// moment ago, after the file was read: it is refused, the next one
+	// is taken (as a restore does).
+	tx.rec.LastStep = max(imp.LastStep, p.Step(tx.now))
 	tx.rec.DriftSteps = drift
 	tx.rec.RecoveryHashes = hashes
 	tx.clearLockout()
