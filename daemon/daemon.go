@@ -102,7 +102,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	eng := engine.New(cfg, st, engine.Options{Accounts: o.Accounts, Audit: aud, Now: o.Now, Logf: logf, Metrics: reg.Text})
+	eng := engine.New(cfg, engine.Local(st), engine.Options{Accounts: o.Accounts, Audit: aud, Now: o.Now, Logf: logf, Metrics: reg.Text})
 	reg.SetUsers(eng.CountUsers)
 	srv := &server.Server{Engine: eng, Audit: aud, Logf: logf}
 

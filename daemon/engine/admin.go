@@ -58,34 +58,28 @@ func (e *Engine) Show(user string, info Info) *wire.Response {
 // also the way out when the record belongs to an earlier account of the
 // same name (another uid): that state is dropped whole.
 func (e *Engine) AdminDisable(user string, info Info) *wire.Response {
-	tx, release, refusal := e.beginFor(user, info, true)
-	if refusal != nil {
-		return refusal
-	}
-	defer release()
-	tx.clearSecret()
-	tx.clearLockout()
-	tx.rec.FirstRequired = tx.now
-	if err := tx.save(); err != nil {
-		return tx.saveFailed()
-	}
-	return tx.ok("ok", "disabled by admin, grace restarted", nil)
+	return e.update(user, info, true, func(tx *userTx) *wire.Response {
+		tx.clearSecret()
+		tx.clearLockout()
+		tx.rec.FirstRequired = tx.now
+		if err := tx.save(); err != nil {
+			return tx.saveFailed()
+		}
+		return tx.ok("ok", "disabled by admin, grace restarted", nil)
+	})
 }
 
 // Unlock clears the user's lockout and recorded clock drift (a phone
 // whose clock was wrong and is right again starts from now).
 func (e *Engine) Unlock(user string, info Info) *wire.Response {
-	tx, release, refusal := e.begin(user, info)
-	if refusal != nil {
-		return refusal
-	}
-	defer release()
-	tx.clearLockout()
-	tx.rec.DriftSteps = 0
-	if err := tx.save(); err != nil {
-		return tx.saveFailed()
-	}
-	return tx.ok("ok", "unlocked by admin", nil)
+	return e.update(user, info, false, func(tx *userTx) *wire.Response {
+		tx.clearLockout()
+		tx.rec.DriftSteps = 0
+		if err := tx.save(); err != nil {
+			return tx.saveFailed()
+		}
+		return tx.ok("ok", "unlocked by admin", nil)
+	})
 }
 
 // Check says whether code is valid for user now and, if not, which
@@ -130,33 +124,27 @@ func (e *Engine) Require(user, grace string, info Info) *wire.Response {
 		}
 		g = d
 	}
-	tx, release, refusal := e.begin(user, info)
-	if refusal != nil {
-		return refusal
-	}
-	defer release()
-	tx.rec.Override = OverrideRequire
-	tx.rec.OverrideGraceSec, tx.rec.OverrideGraceSet = int64(g/time.Second), set
-	if tx.rec.Secret == nil {
-		tx.rec.FirstRequired = tx.now
-	}
-	if err := tx.save(); err != nil {
-		return tx.saveFailed()
-	}
-	return tx.ok("ok", "required by admin", nil)
+	return e.update(user, info, false, func(tx *userTx) *wire.Response {
+		tx.rec.Override = OverrideRequire
+		tx.rec.OverrideGraceSec, tx.rec.OverrideGraceSet = int64(g/time.Second), set
+		if tx.rec.Secret == nil {
+			tx.rec.FirstRequired = tx.now
+		}
+		if err := tx.save(); err != nil {
+			return tx.saveFailed()
+		}
+		return tx.ok("ok", "required by admin", nil)
+	})
 }
 
 // Exempt makes the policy never require user.
 func (e *Engine) Exempt(user string, info Info) *wire.Response {
-	tx, release, refusal := e.begin(user, info)
-	if refusal != nil {
-		return refusal
-	}
-	defer release()
-	tx.rec.Override = OverrideExempt
-	tx.rec.OverrideGraceSec, tx.rec.OverrideGraceSet = 0, false
-	if err := tx.save(); err != nil {
-		return tx.saveFailed()
-	}
-	return tx.ok("ok", "exempted by admin", nil)
+	return e.update(user, info, false, func(tx *userTx) *wire.Response {
+		tx.rec.Override = OverrideExempt
+		tx.rec.OverrideGraceSec, tx.rec.OverrideGraceSet = 0, false
+		if err := tx.save(); err != nil {
+			return tx.saveFailed()
+		}
+		return tx.ok("ok", "exempted by admin", nil)
+	})
 }

@@ -18,7 +18,7 @@ import (
 )
 
 // backupStore is what a store must do besides Store for backups;
-// *store.Store does.
+// *store.Store does, through Local.
 type backupStore interface {
 	Backup(f *os.File, host string, now time.Time) (store.BackupInfo, error)
 	ReadBackup(r io.Reader) (*store.Backup, error)
@@ -30,7 +30,7 @@ type backupStore interface {
 // f (opened by totpctl and passed to the daemon) and reports what it
 // holds and where the master key that opens it is.
 func (e *Engine) Backup(f *os.File, info Info) *wire.Response {
-	bs, ok := e.store.(backupStore)
+	bs, ok := e.backups()
 	if !ok {
 		return e.refuse(info, "", wire.ErrCodeInternal, "this totpd's store cannot make backups", "backup failed")
 	}
@@ -51,7 +51,7 @@ func (e *Engine) Backup(f *os.File, info Info) *wire.Response {
 // writes a mix; then each restored record is raised so that no code used
 // before the restore works after it (raise).
 func (e *Engine) Restore(f *os.File, info Info) *wire.Response {
-	bs, ok := e.store.(backupStore)
+	bs, ok := e.backups()
 	if !ok {
 		return e.refuse(info, "", wire.ErrCodeInternal, "this totpd's store cannot restore backups", "restore failed")
 	}
@@ -82,7 +82,7 @@ func (e *Engine) Restore(f *os.File, info Info) *wire.Response {
 	now := e.now()
 	for i := range b.Records {
 		r := &b.Records[i]
-		live, ok, err := e.store.Get(r.User)
+		live, ok, _, err := e.store.Get(r.User)
 		if err != nil {
 			ok = false // unreadable now: the backup's record alone
 		}
@@ -127,6 +127,15 @@ func raise(r *store.Record, live store.Record, haveLive bool, now time.Time) {
 	r.RecoveryHashes = slices.DeleteFunc(r.RecoveryHashes, func(h string) bool {
 		return !slices.Contains(live.RecoveryHashes, h)
 	})
+}
+
+// backups reports the backend's backup side, if it has one.
+func (e *Engine) backups() (backupStore, bool) {
+	b, ok := e.store.(interface{ backups() (backupStore, bool) })
+	if !ok {
+		return nil, false
+	}
+	return b.backups()
 }
 
 // backupInfo reports bi for the wire.

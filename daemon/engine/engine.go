@@ -21,13 +21,6 @@ import (
 	"github.com/totpd/totpd/daemon/wire"
 )
 
-// Store is the part of *store.Store the engine uses.
-type Store interface {
-	Get(user string) (store.Record, bool, error)
-	Put(r store.Record) error
-	Users() ([]string, error)
-}
-
 // Info describes the login or command a request comes from, for the audit log.
 type Info struct {
 	Op      wire.Op
@@ -41,10 +34,12 @@ type Info struct {
 }
 
 // Engine answers requests. It is safe for concurrent use; requests about
-// one user are serialised so that a code can be used exactly once.
+// one user are serialised, and each change is saved only over the state
+// it was decided on (Engine.update), so that a code can be used exactly
+// once.
 type Engine struct {
 	cfg      atomic.Pointer[config.Config]
-	store    Store
+	store    Backend
 	accounts Accounts
 	audit    audit.Logger
 	now      func() time.Time
@@ -74,8 +69,9 @@ type Options struct {
 // StderrLogf is the Logf of an Engine or a Server given none.
 var StderrLogf = logf.Stderr
 
-// New returns an Engine deciding by cfg over st.
-func New(cfg config.Config, st Store, o Options) *Engine {
+// New returns an Engine deciding by cfg over the records in st
+// (Local(*store.Store) for the local journal).
+func New(cfg config.Config, st Backend, o Options) *Engine {
 	e := &Engine{store: st, accounts: o.Accounts, audit: o.Audit, now: o.Now, logf: o.Logf, metrics: o.Metrics}
 	if e.accounts == nil {
 		f := NewFilesAccounts(nil)
@@ -119,20 +115,27 @@ func (e *Engine) lock(user string) (release func()) {
 }
 
 // userTx is one request's transaction on one user's record: Engine.open
-// takes the user's lock and reads the record, the request reads and
-// changes it (the lockout, the policy, the code check), save makes it
-// durable before the answer, and the lock is released after. "Tx" says
-// what the lock is for: no other request about that user sees the record
-// between the read and the save, so a code is accepted once. (It was
-// called session, which reads as a login session; one login is several
-// requests, each its own userTx.)
+// takes the user's lock and reads the record with its version, the
+// request reads and changes it (the lockout, the policy, the code
+// check), save makes it durable before the answer, conditioned on that
+// version, and the lock is released after. "Tx" says what it is for: no
+// other request about that user sees the record between the read and
+// the save (the lock, in this daemon) and no save lands on a record
+// changed since the read (the version, across hosts), so a code is
+// accepted once. (It was called session, which reads as a login
+// session; one login is several requests, each its own userTx.)
 type userTx struct {
 	e    *Engine
 	cfg  config.Config
 	now  time.Time
 	acct Account
 	rec  store.Record
+	ver  Version // of rec as read, then as last saved
 	info Info
+	// conflict is set when a save found the record changed since ver:
+	// the decision is void, Engine.update decides again, and nothing
+	// more is audited for this try (its answer is thrown away).
+	conflict bool
 }
 
 // refusal is why a request cannot go ahead: Code for programs, Msg for
@@ -162,11 +165,21 @@ func (e *Engine) openFor(name string, info Info, reset bool) (*userTx, func(), *
 		return nil, nil, &refusal{wire.ErrCodeInternal, "cannot look up the account: " + err.Error(), "account lookup failed"}
 	}
 	release := e.lock(acct.Name)
-	rec, _, err := e.store.Get(acct.Name)
-	if err != nil {
+	tx, r := e.load(acct, info, reset)
+	if r != nil {
 		release()
+		return nil, nil, r
+	}
+	return tx, release, nil
+}
+
+// load reads acct's record into a new transaction; the caller holds the
+// user's lock. It is the read that Engine.update repeats after a conflict.
+func (e *Engine) load(acct Account, info Info, reset bool) (*userTx, *refusal) {
+	rec, _, ver, err := e.store.Get(acct.Name)
+	if err != nil {
 		e.logf("state of user %q cannot be read, denying: %v", acct.Name, err)
-		return nil, nil, &refusal{wire.ErrCodeState,
+		return nil, &refusal{wire.ErrCodeState,
 			"totpd cannot read its stored state for this user, so it refuses. An administrator must check the totpd log and the state directory.",
 			"state unreadable"}
 	}
@@ -177,19 +190,18 @@ func (e *Engine) openFor(name string, info Info, reset bool) (*userTx, func(), *
 	case rec.UID == nil:
 		rec.UID = &acct.UID // a new record, or one from before uids were kept
 	case *rec.UID != acct.UID && !reset:
-		release()
 		msg := fmt.Sprintf("the stored state of %q belongs to uid %d, but the account %q is now uid %d (deleted and re-created?), "+
 			"so totpd refuses rather than hand the old account's secret, lockout or exemption to the new one. "+
 			"An administrator must run `totpctl user disable %s` (or `totpctl user enroll %s`) to start afresh.",
 			acct.Name, *rec.UID, acct.Name, acct.UID, acct.Name, acct.Name)
 		e.logf("%s", msg)
-		return nil, nil, &refusal{wire.ErrCodeState, msg, fmt.Sprintf("state of uid %d, account is uid %d", *rec.UID, acct.UID)}
+		return nil, &refusal{wire.ErrCodeState, msg, fmt.Sprintf("state of uid %d, account is uid %d", *rec.UID, acct.UID)}
 	case *rec.UID != acct.UID:
 		// The admin's way out: the old account's state goes, whole.
 		e.logf("user %q: dropping the state of the old account uid %d for the account uid %d", acct.Name, *rec.UID, acct.UID)
 		rec = store.Record{User: acct.Name, LastStep: -1, UID: &acct.UID}
 	}
-	return &userTx{e: e, cfg: e.Config(), now: e.now(), acct: acct, rec: rec, info: info}, release, nil
+	return &userTx{e: e, cfg: e.Config(), now: e.now(), acct: acct, rec: rec, ver: ver, info: info}, nil
 }
 
 // begin is open with the refusal audited and shaped as an answer.
@@ -206,22 +218,79 @@ func (e *Engine) beginFor(name string, info Info, reset bool) (*userTx, func(), 
 	return tx, release, nil
 }
 
-// save makes the transaction's record durable; the answer waits for it.
+// maxTries bounds how often update decides one request: every try
+// after the first follows a write by another host to the same user
+// between the try's read and its save.
+const maxTries = 5
+
+// update runs a request that may change user's record: it opens the
+// transaction (as beginFor), lets decide read, change and save it, and
+// when the save finds the record changed since it was read (another host
+// wrote it meanwhile) it reads the record again and lets decide decide
+// afresh, under the same lock, at most maxTries times. So a decision is
+// only ever recorded over the state it was made from: a code another
+// host accepted meanwhile is refused as used, its failures are added to,
+// its lock holds. decide's answer is the request's; a void try's is
+// thrown away and was not audited (userTx.conflict). Read-only requests
+// use begin.
+func (e *Engine) update(name string, info Info, reset bool, decide func(tx *userTx) *wire.Response) *wire.Response {
+	tx, release, r := e.beginFor(name, info, reset)
+	if r != nil {
+		return r
+	}
+	defer release()
+	acct := tx.acct
+	for try := 1; ; try++ {
+		resp := decide(tx)
+		if !tx.conflict {
+			return resp
+		}
+		if try == maxTries {
+			break
+		}
+		var rf *refusal
+		if tx, rf = e.load(acct, info, reset); rf != nil {
+			return e.refuse(info, acct.Name, rf.code, rf.msg, rf.reason)
+		}
+	}
+	msg := fmt.Sprintf("totpd did not record this request: the stored state of %q changed between reading and writing it %d times in a row "+
+		"(other hosts writing the same user), so it refuses; nothing was changed. Try again; if it goes on, an administrator must check the totpd log of every host.",
+		acct.Name, maxTries)
+	e.logf("%s", msg)
+	return e.refuse(info, acct.Name, wire.ErrCodeInternal, msg, fmt.Sprintf("state changed under %d tries", maxTries))
+}
+
+// save makes the transaction's record durable if it is still at the
+// version it was read at; the answer waits for it. A conflict marks the
+// transaction void (userTx.conflict) and is not logged: it is a race
+// that Engine.update resolves by deciding again.
 func (tx *userTx) save() error {
-	if err := tx.e.store.Put(tx.rec); err != nil {
+	v, err := tx.e.store.Put(tx.rec, tx.ver)
+	if errors.Is(err, ErrConflict) {
+		tx.conflict = true
+		return err
+	}
+	if err != nil {
 		tx.e.logf("cannot record the state of user %q: %v", tx.acct.Name, err)
 		return err
 	}
+	tx.ver = v
 	return nil
 }
 
-// saveFailed is the answer when save fails: deny, since nothing was recorded.
+// saveFailed is the answer when save fails: deny, since nothing was
+// recorded. After a conflict it is the void try's answer, which
+// Engine.update discards.
 func (tx *userTx) saveFailed() *wire.Response {
 	return tx.refuse(wire.ErrCodeInternal, "totpd could not record this attempt on disk (disk full or read-only?), so it refuses. An administrator must check the totpd log.", "state write failed")
 }
 
-// refuse audits a refusal and reports it.
+// refuse audits a refusal and reports it; after a conflict it only
+// reports it (the try is void and will be decided again).
 func (tx *userTx) refuse(code, msg, reason string) *wire.Response {
+	if tx.conflict {
+		return &wire.Response{Version: wire.Version, Error: &wire.Error{Code: code, Message: msg}}
+	}
 	return tx.e.refuse(tx.info, tx.acct.Name, code, msg, reason)
 }
 
@@ -236,7 +305,9 @@ func (e *Engine) refuse(info Info, user, code, msg, reason string) *wire.Respons
 
 // ok audits a success and reports resp (which may be nil).
 func (tx *userTx) ok(result, reason string, resp *wire.Response) *wire.Response {
-	tx.e.log(tx.info, tx.acct.Name, result, reason)
+	if !tx.conflict {
+		tx.e.log(tx.info, tx.acct.Name, result, reason)
+	}
 	if resp == nil {
 		resp = &wire.Response{}
 	}

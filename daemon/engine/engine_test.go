@@ -109,7 +109,7 @@ func newFixture(t *testing.T, edit func(*config.Config)) *fixture {
 		users:  map[string]uint32{"alice": 1001, "bob": 1002, "carol": 1003},
 		groups: map[string][]string{"ops": {"alice"}, "robots": {"carol"}},
 	}
-	f.e = New(cfg, f.st, Options{Accounts: accts, Audit: f.audit, Now: func() time.Time { return f.now }})
+	f.e = New(cfg, Local(f.st), Options{Accounts: accts, Audit: f.audit, Now: func() time.Time { return f.now }})
 	return f
 }
 

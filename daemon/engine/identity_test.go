@@ -24,7 +24,7 @@ func TestRecordBelongsToItsUID(t *testing.T) {
 	cfg.Lockout.MaxFailures = 2
 	st := newMemStore()
 	rec := &audit.Recorder{}
-	e := New(cfg, st, Options{Accounts: accts, Audit: rec, Now: func() time.Time { return now }})
+	e := New(cfg, Local(st), Options{Accounts: accts, Audit: rec, Now: func() time.Time { return now }})
 
 	r := e.AdminEnroll("alice", info)
 	require.Nil(t, r.Error)

@@ -34,58 +34,55 @@ func (e *Engine) Import(user string, imp *wire.ImportSecret, info Info) *wire.Re
 	if refusal != "" {
 		return e.refuse(info, user, wire.ErrCodeBadRequest, refusal, "import refused: bad secret")
 	}
-	tx, release, r := e.beginFor(user, info, true)
-	if r != nil {
-		return r
-	}
-	defer release()
-	if imp.FileUID != nil && *imp.FileUID != tx.acct.UID {
-		return tx.refuse(wire.ErrCodePermission, fmt.Sprintf("the file is owned by uid %d, but %s is uid %d: only the user's own file is imported", *imp.FileUID, tx.acct.Name, tx.acct.UID), "import refused: file of another uid")
-	}
-	if tx.rec.Secret != nil {
-		return tx.refuse(wire.ErrCodeDenied, fmt.Sprintf("%s is already enrolled in totpd; to replace that enrollment with the imported one, run `totpctl user disable %s` first", tx.acct.Name, tx.acct.Name), "import refused: already enrolled")
-	}
-	cur := p.Step(tx.now)
-	if imp.LastStep > cur+int64(totp.MaxWindow+MaxDriftSteps) {
-		return tx.refuse(wire.ErrCodeBadRequest, fmt.Sprintf("the file's last used code is %s ahead of this host's clock: check the clock (timedatectl) before importing", time.Duration(imp.LastStep-cur)*p.Period), "import refused: last step in the future")
-	}
-	var notes []wire.Message
-	note := func(format string, a ...any) { notes = append(notes, wire.Message{Text: fmt.Sprintf(format, a...)}) }
-	if w := tx.cfg.TOTP.Window; imp.Window >= 0 && imp.Window != w {
-		note("window: the file accepted codes %d steps either side of now; totpd accepts %d for every user ([totp] window)", imp.Window, w)
-	}
-	if len(secret) < totp.MinSecretSize {
-		note("the secret is %d bits, below RFC 4226's %d: enroll this user anew when convenient", 8*len(secret), 8*totp.MinSecretSize)
-	}
-	drift := clampDrift(imp.DriftSteps)
-	if drift != imp.DriftSteps {
-		note("clock drift: the file's %d steps is clamped to totpd's bound, %d", imp.DriftSteps, drift)
-	}
-	hashes := make([]string, 0, len(imp.RecoveryCodes))
-	for _, c := range imp.RecoveryCodes {
-		if !isRecoveryShape(c) && !isScratchShape(c) {
-			return tx.refuse(wire.ErrCodeBadRequest, "an imported recovery code is neither a totpd recovery code nor an 8-digit scratch code", "import refused: bad recovery code")
+	return e.update(user, info, true, func(tx *userTx) *wire.Response {
+		if imp.FileUID != nil && *imp.FileUID != tx.acct.UID {
+			return tx.refuse(wire.ErrCodePermission, fmt.Sprintf("the file is owned by uid %d, but %s is uid %d: only the user's own file is imported", *imp.FileUID, tx.acct.Name, tx.acct.UID), "import refused: file of another uid")
 		}
-		hashes = append(hashes, hashRecovery(tx.acct.Name, c))
-	}
-	reason := fmt.Sprintf("from %s: %d recovery codes, last step %d", imp.Source, len(hashes), imp.LastStep)
-	if imp.DryRun {
-		return tx.ok("ok", "import checked (dry run) "+reason, &wire.Response{Messages: notes})
-	}
-	tx.rec.Secret, tx.rec.Algorithm, tx.rec.Digits, tx.rec.PeriodSec = secret, string(p.Algorithm), p.Digits, int(p.Period/time.Second)
-	tx.rec.Pending = nil
-	tx.rec.EnrolledAt = tx.now
-	// The code showing now may have been typed under the old module a
-	// moment ago, after the file was read: it is refused, the next one
-	// is taken (as a restore does).
-	tx.rec.LastStep = max(imp.LastStep, p.Step(tx.now))
-	tx.rec.DriftSteps = drift
-	tx.rec.RecoveryHashes = hashes
-	tx.clearLockout()
-	if err := tx.save(); err != nil {
-		return tx.saveFailed()
-	}
-	return tx.ok("ok", "imported "+reason, &wire.Response{Messages: notes})
+		if tx.rec.Secret != nil {
+			return tx.refuse(wire.ErrCodeDenied, fmt.Sprintf("%s is already enrolled in totpd; to replace that enrollment with the imported one, run `totpctl user disable %s` first", tx.acct.Name, tx.acct.Name), "import refused: already enrolled")
+		}
+		cur := p.Step(tx.now)
+		if imp.LastStep > cur+int64(totp.MaxWindow+MaxDriftSteps) {
+			return tx.refuse(wire.ErrCodeBadRequest, fmt.Sprintf("the file's last used code is %s ahead of this host's clock: check the clock (timedatectl) before importing", time.Duration(imp.LastStep-cur)*p.Period), "import refused: last step in the future")
+		}
+		var notes []wire.Message
+		note := func(format string, a ...any) { notes = append(notes, wire.Message{Text: fmt.Sprintf(format, a...)}) }
+		if w := tx.cfg.TOTP.Window; imp.Window >= 0 && imp.Window != w {
+			note("window: the file accepted codes %d steps either side of now; totpd accepts %d for every user ([totp] window)", imp.Window, w)
+		}
+		if len(secret) < totp.MinSecretSize {
+			note("the secret is %d bits, below RFC 4226's %d: enroll this user anew when convenient", 8*len(secret), 8*totp.MinSecretSize)
+		}
+		drift := clampDrift(imp.DriftSteps)
+		if drift != imp.DriftSteps {
+			note("clock drift: the file's %d steps is clamped to totpd's bound, %d", imp.DriftSteps, drift)
+		}
+		hashes := make([]string, 0, len(imp.RecoveryCodes))
+		for _, c := range imp.RecoveryCodes {
+			if !isRecoveryShape(c) && !isScratchShape(c) {
+				return tx.refuse(wire.ErrCodeBadRequest, "an imported recovery code is neither a totpd recovery code nor an 8-digit scratch code", "import refused: bad recovery code")
+			}
+			hashes = append(hashes, hashRecovery(tx.acct.Name, c))
+		}
+		reason := fmt.Sprintf("from %s: %d recovery codes, last step %d", imp.Source, len(hashes), imp.LastStep)
+		if imp.DryRun {
+			return tx.ok("ok", "import checked (dry run) "+reason, &wire.Response{Messages: notes})
+		}
+		tx.rec.Secret, tx.rec.Algorithm, tx.rec.Digits, tx.rec.PeriodSec = secret, string(p.Algorithm), p.Digits, int(p.Period/time.Second)
+		tx.rec.Pending = nil
+		tx.rec.EnrolledAt = tx.now
+		// The code showing now may have been typed under the old module a
+		// moment ago, after the file was read: it is refused, the next one
+		// is taken (as a restore does).
+		tx.rec.LastStep = max(imp.LastStep, p.Step(tx.now))
+		tx.rec.DriftSteps = drift
+		tx.rec.RecoveryHashes = hashes
+		tx.clearLockout()
+		if err := tx.save(); err != nil {
+			return tx.saveFailed()
+		}
+		return tx.ok("ok", "imported "+reason, &wire.Response{Messages: notes})
+	})
 }
 
 // checkImport reports the secret and parameters of imp, or why they

@@ -10,55 +10,49 @@ import (
 // user at this login. Enrolled users are always asked for a code, even
 // when the policy does not require them: they opted in.
 func (e *Engine) LoginQuery(user string, info Info) *wire.Response {
-	tx, release, refusal := e.begin(user, info)
-	if refusal != nil {
-		return refusal
-	}
-	defer release()
-	tx.expireLock()
-	if tx.rec.Secret != nil {
-		if locked, _ := tx.locked(); locked {
-			return tx.ok("denied", "locked", &wire.Response{Action: wire.ActionDeny, Locked: true,
-				Messages: []wire.Message{{Error: true, Text: tx.lockedMessage()}}})
+	return e.update(user, info, false, func(tx *userTx) *wire.Response {
+		tx.expireLock()
+		if tx.rec.Secret != nil {
+			if locked, _ := tx.locked(); locked {
+				return tx.ok("denied", "locked", &wire.Response{Action: wire.ActionDeny, Locked: true,
+					Messages: []wire.Message{{Error: true, Text: tx.lockedMessage()}}})
+			}
+			return tx.ok("prompt", "enrolled", &wire.Response{Action: wire.ActionPrompt})
 		}
-		return tx.ok("prompt", "enrolled", &wire.Response{Action: wire.ActionPrompt})
-	}
-	req, err := tx.required()
-	if err != nil {
-		return tx.refuse(wire.ErrCodeInternal, "totpd cannot check the policy's groups: "+err.Error(), "policy lookup failed")
-	}
-	if !req {
-		return tx.ok("ignored", "not enrolled, not required", &wire.Response{Action: wire.ActionIgnore})
-	}
-	dl, changed := tx.deadline(req)
-	if changed {
-		if err := tx.save(); err != nil {
-			return tx.saveFailed()
+		req, err := tx.required()
+		if err != nil {
+			return tx.refuse(wire.ErrCodeInternal, "totpd cannot check the policy's groups: "+err.Error(), "policy lookup failed")
 		}
-	}
-	if tx.now.Before(dl) {
-		msg := fmt.Sprintf("A verification code will be required for %s from %s. Set it up now: run `totpctl enroll` after you log in.", tx.acct.Name, formatDeadline(dl))
-		return tx.ok("allowed", "grace period", &wire.Response{Action: wire.ActionAllow,
-			Messages: []wire.Message{{Text: msg}}})
-	}
-	if tx.cfg.Policy.EnrollAtLogin {
-		return tx.ok("enroll", "past deadline, enroll at login", &wire.Response{Action: wire.ActionEnroll,
-			Messages: []wire.Message{{Text: fmt.Sprintf("A verification code is required for %s and none is set up yet. Set up your authenticator app now.", tx.acct.Name)}}})
-	}
-	msg := fmt.Sprintf("A verification code is required for %s since %s and none is set up. Ask an administrator to run `totpctl user enroll %s` (or `totpctl user require %s --grace 1d` for more time).", tx.acct.Name, formatDeadline(dl), tx.acct.Name, tx.acct.Name)
-	return tx.ok("denied", "past deadline, not enrolled", &wire.Response{Action: wire.ActionDeny,
-		Messages: []wire.Message{{Error: true, Text: msg}}})
+		if !req {
+			return tx.ok("ignored", "not enrolled, not required", &wire.Response{Action: wire.ActionIgnore})
+		}
+		dl, changed := tx.deadline(req)
+		if changed {
+			if err := tx.save(); err != nil {
+				return tx.saveFailed()
+			}
+		}
+		if tx.now.Before(dl) {
+			msg := fmt.Sprintf("A verification code will be required for %s from %s. Set it up now: run `totpctl enroll` after you log in.", tx.acct.Name, formatDeadline(dl))
+			return tx.ok("allowed", "grace period", &wire.Response{Action: wire.ActionAllow,
+				Messages: []wire.Message{{Text: msg}}})
+		}
+		if tx.cfg.Policy.EnrollAtLogin {
+			return tx.ok("enroll", "past deadline, enroll at login", &wire.Response{Action: wire.ActionEnroll,
+				Messages: []wire.Message{{Text: fmt.Sprintf("A verification code is required for %s and none is set up yet. Set up your authenticator app now.", tx.acct.Name)}}})
+		}
+		msg := fmt.Sprintf("A verification code is required for %s since %s and none is set up. Ask an administrator to run `totpctl user enroll %s` (or `totpctl user require %s --grace 1d` for more time).", tx.acct.Name, formatDeadline(dl), tx.acct.Name, tx.acct.Name)
+		return tx.ok("denied", "past deadline, not enrolled", &wire.Response{Action: wire.ActionDeny,
+			Messages: []wire.Message{{Error: true, Text: msg}}})
+	})
 }
 
 // LoginVerify checks a code typed at a login. The outcome, success or
 // failure, is on disk before the answer is sent.
 func (e *Engine) LoginVerify(user, code string, info Info) *wire.Response {
-	tx, release, refusal := e.begin(user, info)
-	if refusal != nil {
-		return refusal
-	}
-	defer release()
-	return tx.verify(code, "login")
+	return e.update(user, info, false, func(tx *userTx) *wire.Response {
+		return tx.verify(code, "login")
+	})
 }
 
 // verify is the one path by which a code typed by a person is accepted:

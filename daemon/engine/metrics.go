@@ -50,7 +50,7 @@ func (e *Engine) CountUsers() (UserCounts, error) {
 			c.Error++
 			continue
 		}
-		rec, _, err := e.store.Get(name)
+		rec, _, _, err := e.store.Get(name)
 		if err != nil || !gone && rec.UID != nil && *rec.UID != acct.UID {
 			c.Error++
 			continue

@@ -11,16 +11,13 @@ import (
 // "first seen required" like a login would, so the deadline it shows is
 // the one that will apply.
 func (e *Engine) Status(user string, info Info) *wire.Response {
-	tx, release, refusal := e.begin(user, info)
-	if refusal != nil {
-		return refusal
-	}
-	defer release()
-	st, err := tx.status(true)
-	if err != nil {
-		return tx.refuse(wire.ErrCodeInternal, err.Error(), "policy lookup failed")
-	}
-	return tx.ok("ok", "status", &wire.Response{Status: st})
+	return e.update(user, info, false, func(tx *userTx) *wire.Response {
+		st, err := tx.status(true)
+		if err != nil {
+			return tx.refuse(wire.ErrCodeInternal, err.Error(), "policy lookup failed")
+		}
+		return tx.ok("ok", "status", &wire.Response{Status: st})
+	})
 }
 
 // status reports the transaction's user as a wire.Status; record says
@@ -75,26 +72,23 @@ func timePtr(t time.Time) *time.Time {
 // Disable removes user's own secret; it needs a valid code or recovery
 // code, and is refused while the policy requires the user.
 func (e *Engine) Disable(user, code string, info Info) *wire.Response {
-	tx, release, refusal := e.begin(user, info)
-	if refusal != nil {
-		return refusal
-	}
-	defer release()
-	req, err := tx.required()
-	if err != nil {
-		return tx.refuse(wire.ErrCodeInternal, "totpd cannot check the policy's groups: "+err.Error(), "policy lookup failed")
-	}
-	if req {
-		return tx.refuse(wire.ErrCodeRequired, "The policy requires a verification code for you, so you cannot turn it off. For a new phone ask an administrator: totpctl user disable "+tx.acct.Name, "required")
-	}
-	if r := tx.verify(code, "disable"); r.Error != nil {
-		return r
-	}
-	tx.clearSecret()
-	if err := tx.save(); err != nil {
-		return tx.saveFailed()
-	}
-	return tx.ok("ok", "disabled by user", nil)
+	return e.update(user, info, false, func(tx *userTx) *wire.Response {
+		req, err := tx.required()
+		if err != nil {
+			return tx.refuse(wire.ErrCodeInternal, "totpd cannot check the policy's groups: "+err.Error(), "policy lookup failed")
+		}
+		if req {
+			return tx.refuse(wire.ErrCodeRequired, "The policy requires a verification code for you, so you cannot turn it off. For a new phone ask an administrator: totpctl user disable "+tx.acct.Name, "required")
+		}
+		if r := tx.verify(code, "disable"); r.Error != nil {
+			return r
+		}
+		tx.clearSecret()
+		if err := tx.save(); err != nil {
+			return tx.saveFailed()
+		}
+		return tx.ok("ok", "disabled by user", nil)
+	})
 }
 
 // clearSecret forgets the secret, recovery codes and anything pending.
@@ -109,20 +103,17 @@ func (tx *userTx) clearSecret() {
 
 // RecoveryCodes replaces user's recovery codes after a valid code.
 func (e *Engine) RecoveryCodes(user, code string, info Info) *wire.Response {
-	tx, release, refusal := e.begin(user, info)
-	if refusal != nil {
-		return refusal
-	}
-	defer release()
-	if r := tx.verify(code, "recovery-codes"); r.Error != nil {
-		return r
-	}
-	rc, err := tx.newRecoveryCodes(tx.cfg.Recovery.Codes)
-	if err != nil {
-		return tx.refuse(wire.ErrCodeInternal, "cannot make recovery codes: "+err.Error(), "random failed")
-	}
-	if err := tx.save(); err != nil {
-		return tx.saveFailed()
-	}
-	return tx.ok("ok", "recovery codes regenerated", &wire.Response{Enrollment: &wire.Enrollment{User: tx.acct.Name, RecoveryCodes: rc}})
+	return e.update(user, info, false, func(tx *userTx) *wire.Response {
+		if r := tx.verify(code, "recovery-codes"); r.Error != nil {
+			return r
+		}
+		rc, err := tx.newRecoveryCodes(tx.cfg.Recovery.Codes)
+		if err != nil {
+			return tx.refuse(wire.ErrCodeInternal, "cannot make recovery codes: "+err.Error(), "random failed")
+		}
+		if err := tx.save(); err != nil {
+			return tx.saveFailed()
+		}
+		return tx.ok("ok", "recovery codes regenerated", &wire.Response{Enrollment: &wire.Enrollment{User: tx.acct.Name, RecoveryCodes: rc}})
+	})
 }

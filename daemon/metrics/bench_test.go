@@ -55,7 +55,7 @@ func BenchmarkText10kUsers(b *testing.B) {
 	wg.Wait()
 	cfg := config.Default()
 	cfg.Policy.Require = config.RequireAll
-	e := engine.New(cfg, st, engine.Options{Accounts: acct, Logf: b.Logf})
+	e := engine.New(cfg, engine.Local(st), engine.Options{Accounts: acct, Logf: b.Logf})
 	r := New()
 	r.SetUsers(e.CountUsers)
 	b.ResetTimer()

@@ -67,7 +67,7 @@ func newRig(t *testing.T, edit func(*config.Config)) *rig {
 	if edit != nil {
 		edit(&cfg)
 	}
-	g.e = engine.New(cfg, st, engine.Options{Accounts: g.acct, Audit: g.r.Audit(g.rec), Now: func() time.Time { return g.now }, Logf: t.Logf, Metrics: g.r.Text})
+	g.e = engine.New(cfg, engine.Local(st), engine.Options{Accounts: g.acct, Audit: g.r.Audit(g.rec), Now: func() time.Time { return g.now }, Logf: t.Logf, Metrics: g.r.Text})
 	g.r.SetUsers(g.e.CountUsers)
 	return g
 }

@@ -44,7 +44,7 @@ func (nostore) Users() ([]string, error)               { return nil, nil }
 
 // TestAuthorize is the peer-rule table of ARCHITECTURE.md.
 func TestAuthorize(t *testing.T) {
-	e := engine.New(config.Default(), nostore{}, engine.Options{
+	e := engine.New(config.Default(), engine.Local(nostore{}), engine.Options{
 		Accounts: accounts{"root": 0, "alice": 1001, "bob": 1002, "adm": 1003},
 		Audit:    &audit.Recorder{},
 		Now:      time.Now,
@@ -95,7 +95,7 @@ func (s sharedName) UID(uid uint32) (engine.Account, error) {
 // TestAuthorizeSharedName: the second account of a shared name is not
 // the first one: not for its logins, its self-service, nor its admin group.
 func TestAuthorizeSharedName(t *testing.T) {
-	e := engine.New(config.Default(), nostore{}, engine.Options{
+	e := engine.New(config.Default(), engine.Local(nostore{}), engine.Options{
 		Accounts: sharedName{accounts{"root": 0, "alice": 1001, "adm": 1003}},
 		Audit:    &audit.Recorder{},
 		Now:      time.Now,

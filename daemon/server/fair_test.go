@@ -88,7 +88,7 @@ func serve(t *testing.T, readTimeout time.Duration, uidOf func(int64) uint32) st
 	sock := filepath.Join(t.TempDir(), "s")
 	ln, err := net.Listen("unix", sock)
 	require.NoError(t, err)
-	e := engine.New(config.Default(), nostore{}, engine.Options{
+	e := engine.New(config.Default(), engine.Local(nostore{}), engine.Options{
 		Accounts: accounts{"root": 0, "alice": 1001, "mallory": 1000},
 		Audit:    &audit.Recorder{},
 		Now:      time.Now,

@@ -38,7 +38,7 @@ func FuzzHandle(f *testing.F) {
 			f.Add(frame(s), uid)
 		}
 	}
-	e := engine.New(config.Default(), nostore{}, engine.Options{
+	e := engine.New(config.Default(), engine.Local(nostore{}), engine.Options{
 		Accounts: accounts{"root": 0, "alice": 1001, "bob": 1002, "adm": 1003},
 		Audit:    &audit.Recorder{},
 		Now:      time.Now,

@@ -20,7 +20,7 @@ import (
 
 // TestRestoreRootOnly: backup is an admin op, restore root's alone.
 func TestRestoreRootOnly(t *testing.T) {
-	e := engine.New(config.Default(), nostore{}, engine.Options{
+	e := engine.New(config.Default(), engine.Local(nostore{}), engine.Options{
 		Accounts: accounts{"root": 0, "alice": 1001, "adm": 1003}, Audit: &audit.Recorder{}, Now: time.Now,
 	})
 	cfg := config.Default()
@@ -56,7 +56,7 @@ func TestBackupThroughPassedFile(t *testing.T) {
 	uid := uint32(1001)
 	require.NoError(t, st.Put(store.Record{User: "alice", UID: &uid, Secret: []byte("0123456789abcdef0123"), PeriodSec: 30, LastStep: 5}))
 	rec := &audit.Recorder{}
-	e := engine.New(config.Default(), st, engine.Options{Accounts: accounts{"root": 0, "alice": 1001}, Audit: rec, Now: time.Now})
+	e := engine.New(config.Default(), engine.Local(st), engine.Options{Accounts: accounts{"root": 0, "alice": 1001}, Audit: rec, Now: time.Now})
 	s := &Server{Engine: e, Audit: rec, Peer: func(net.Conn) (Peer, error) { return Peer{UID: 0}, nil }, ReadTimeout: 300 * time.Millisecond}
 	sock := filepath.Join(dir, "s")
 	ln, err := net.Listen("unix", sock)

@@ -19,7 +19,7 @@ import (
 func TestOpMetricsAdminOnly(t *testing.T) {
 	rec := &audit.Recorder{}
 	made := 0
-	e := engine.New(config.Default(), nostore{}, engine.Options{
+	e := engine.New(config.Default(), engine.Local(nostore{}), engine.Options{
 		Accounts: accounts{"root": 0, "alice": 1001, "adm": 1003},
 		Audit:    rec,
 		Now:      time.Now,

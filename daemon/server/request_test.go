@@ -24,7 +24,7 @@ import (
 // newTestServer returns a server over an empty store whose engine and
 // connection-level refusals both audit to log.
 func newTestServer(log audit.Logger) *Server {
-	e := engine.New(config.Default(), nostore{}, engine.Options{
+	e := engine.New(config.Default(), engine.Local(nostore{}), engine.Options{
 		Accounts: accounts{"root": 0, "alice": 1001, "bob": 1002, "adm": 1003},
 		Audit:    log,
 		Now:      time.Now,
