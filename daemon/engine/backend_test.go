@@ -92,20 +92,10 @@ func newTwoHosts(edit func(*config.Config)) *twoHosts {
 	return h
 }
 
-func (h *twoHosts) enroll(t *testing.T, user string) []byte {
-	t.Helper()
-	r := h.a.AdminEnroll(user, info)
-	require.Nil(t, r.Error)
-	secret, err := totp.DecodeSecret(r.Enrollment.Secret)
-	require.NoError(t, err)
-	return secret
-}
+func (h *twoHosts) enroll(t *testing.T, user string) []byte { return adminEnroll(t, h.a, user) }
 
 func (h *twoHosts) code(t *testing.T, secret []byte, offset time.Duration) string {
-	t.Helper()
-	c, err := totp.DefaultParams().Code(secret, h.now.Add(offset))
-	require.NoError(t, err)
-	return c
+	return codeAt(t, secret, h.now.Add(offset))
 }
 
 // TestConflictSameCodeOnce: host B accepts alice's code between host A's

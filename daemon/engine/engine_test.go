@@ -116,18 +116,26 @@ func newFixture(t *testing.T, edit func(*config.Config)) *fixture {
 var info = Info{Op: wire.OpLoginVerify, Caller: "root", Service: "test"}
 
 // enroll gives user an active secret through the admin path and reports it.
-func (f *fixture) enroll(t *testing.T, user string) []byte {
+func (f *fixture) enroll(t *testing.T, user string) []byte { return adminEnroll(t, f.e, user) }
+
+func (f *fixture) code(t *testing.T, secret []byte, offset time.Duration) string {
+	return codeAt(t, secret, f.now.Add(offset))
+}
+
+// adminEnroll enrolls user on e through the admin path and reports the secret.
+func adminEnroll(t *testing.T, e *Engine, user string) []byte {
 	t.Helper()
-	r := f.e.AdminEnroll(user, info)
+	r := e.AdminEnroll(user, info)
 	require.Nil(t, r.Error)
 	secret, err := totp.DecodeSecret(r.Enrollment.Secret)
 	require.NoError(t, err)
 	return secret
 }
 
-func (f *fixture) code(t *testing.T, secret []byte, offset time.Duration) string {
+// codeAt reports secret's code at the instant at.
+func codeAt(t *testing.T, secret []byte, at time.Time) string {
 	t.Helper()
-	c, err := totp.DefaultParams().Code(secret, f.now.Add(offset))
+	c, err := totp.DefaultParams().Code(secret, at)
 	require.NoError(t, err)
 	return c
 }
