@@ -76,7 +76,9 @@ func TestDiskFull(t *testing.T) {
 		_, err = d.Verify(u.Name, wrong)
 		require.Equal(t, wire.ErrCodeInternal, errCode(err))
 	}
-	require.Contains(t, d.Stderr(), "cannot record the state of user \""+u.Name+"\"")
+	// The log reaches us through a pipe and a copying goroutine, so it
+	// may trail the answers: wait for it rather than read it once.
+	d.WaitLog("cannot record the state of user \""+u.Name+"\"", 10*time.Second)
 	require.Equal(t, wire.ActionPrompt, d.Query(u.Name).Action, "reading still works")
 
 	// Room again: the refused code was not used up, and only the
