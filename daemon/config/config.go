@@ -121,6 +121,8 @@ type Config struct {
 	Enroll Enroll `toml:"enroll"`
 	// Recovery is the [recovery] table.
 	Recovery Recovery `toml:"recovery"`
+	// Cluster is the [cluster] table: fleet mode (daemon/cluster).
+	Cluster Cluster `toml:"cluster"`
 }
 
 // TOTP is the [totp] table: the parameters of newly enrolled secrets and of
@@ -179,6 +181,52 @@ type Recovery struct {
 	Codes int `toml:"codes"`
 }
 
+// Values of Cluster.Backend and Cluster.Offline.
+const (
+	// BackendLocal ("") keeps the state on this host only, the default.
+	BackendLocal = ""
+	// BackendEtcd keeps it in an etcd cluster every host shares.
+	BackendEtcd = "etcd"
+	// OfflineLocal decides from the local copy when etcd cannot answer.
+	OfflineLocal = "local"
+	// OfflineDeny answers unavailable when etcd cannot answer.
+	OfflineDeny = "deny"
+)
+
+// Cluster is the [cluster] table: fleet mode, where every host of a
+// cluster keeps its users' state in one etcd cluster (PRODUCT.md §8,
+// totpd.toml(5)). The zero Backend is this host only, and then the other
+// keys are not used.
+type Cluster struct {
+	// Backend is BackendLocal or BackendEtcd.
+	Backend string `toml:"backend"`
+	// Endpoints are the etcd client URLs (scheme://host:port), all
+	// http:// or all https://, in lower case, at most MaxEndpoints, none
+	// twice; at least one when Backend is BackendEtcd. TLS files are
+	// refused with http:// ones.
+	Endpoints []string `toml:"endpoints"`
+	// Prefix is the key prefix of this cluster's records; it starts and
+	// ends with "/", is printable ASCII, has no "//", is not "/" alone
+	// and is at most MaxPrefix bytes.
+	Prefix string `toml:"prefix"`
+	// CAFile, CertFile and KeyFile are the TLS CA bundle and the client
+	// certificate and key; CertFile and KeyFile go together.
+	CAFile   string `toml:"ca_file"`
+	CertFile string `toml:"cert_file"`
+	KeyFile  string `toml:"key_file"`
+	// Username is the etcd RBAC user ("" = none: printable, no spaces, at
+	// most MaxEtcdUsername bytes); its password is the credential
+	// totpd.etcd-password, else the contents of PasswordFile, which is
+	// set only with Username.
+	Username     string `toml:"username"`
+	PasswordFile string `toml:"password_file"`
+	// Timeout bounds one etcd request, MinClusterTimeout to
+	// MaxClusterTimeout; past it the host is offline.
+	Timeout Duration `toml:"timeout"`
+	// Offline is OfflineLocal or OfflineDeny.
+	Offline string `toml:"offline"`
+}
+
 // Default returns the configuration of an empty file, the one
 // packaging/totpd.toml spells out.
 func Default() Config {
@@ -204,6 +252,7 @@ func Default() Config {
 		},
 		Enroll:   Enroll{ConfirmCodes: 1},
 		Recovery: Recovery{Codes: 10},
+		Cluster:  Cluster{Prefix: "/totpd/", Timeout: Duration(2 * time.Second), Offline: OfflineLocal},
 	}
 }
 

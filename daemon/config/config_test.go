@@ -34,6 +34,7 @@ func TestDefault(t *testing.T) {
 	require.Equal(t, Policy{Require: "none", GracePeriod: Duration(7 * 24 * time.Hour)}, c.Policy)
 	require.Equal(t, 1, c.Enroll.ConfirmCodes)
 	require.Equal(t, 10, c.Recovery.Codes)
+	require.Equal(t, Cluster{Backend: "", Prefix: "/totpd/", Timeout: Duration(2 * time.Second), Offline: "local"}, c.Cluster)
 }
 
 func TestParseEmptyIsDefault(t *testing.T) {
@@ -96,6 +97,18 @@ confirm_codes = 2
 
 [recovery]
 codes = 0
+
+[cluster]
+backend       = "etcd"
+endpoints     = ["https://etcd1:2379", "https://10.0.0.2:2379/", "https://[fd00::3]:2379"]
+prefix        = "/fleet/a/"
+ca_file       = "/etc/totpd/etcd/ca.pem"
+cert_file     = "/etc/totpd/etcd//client.pem"   # cleaned
+key_file      = "/etc/totpd/etcd/client.key"
+username      = "totpd-host"
+password_file = "/etc/totpd/etcd/password"
+timeout       = "500ms"
+offline       = "deny"
 `
 	c, err := Parse([]byte(in), name)
 	require.NoError(t, err)
@@ -117,6 +130,18 @@ codes = 0
 		},
 		Enroll:   Enroll{ConfirmCodes: 2},
 		Recovery: Recovery{Codes: 0},
+		Cluster: Cluster{
+			Backend:      BackendEtcd,
+			Endpoints:    []string{"https://etcd1:2379", "https://10.0.0.2:2379/", "https://[fd00::3]:2379"},
+			Prefix:       "/fleet/a/",
+			CAFile:       "/etc/totpd/etcd/ca.pem",
+			CertFile:     "/etc/totpd/etcd/client.pem",
+			KeyFile:      "/etc/totpd/etcd/client.key",
+			Username:     "totpd-host",
+			PasswordFile: "/etc/totpd/etcd/password",
+			Timeout:      Duration(500 * time.Millisecond),
+			Offline:      OfflineDeny,
+		},
 	}, c)
 	require.NoError(t, c.Validate())
 	require.Equal(t, "ACME Corp", c.EffectiveIssuer())
@@ -320,9 +345,9 @@ func TestParseUnknownKeys(t *testing.T) {
 		want string
 	}{
 		{"top level", `sockets = "/run/x"`,
-			`sockets: unknown key (did you mean socket?); the top-level keys are socket, state_dir, master_key_file, admin_group, issuer, metrics_file and the tables [totp], [lockout], [policy], [enroll], [recovery]`},
+			`sockets: unknown key (did you mean socket?); the top-level keys are socket, state_dir, master_key_file, admin_group, issuer, metrics_file and the tables [totp], [lockout], [policy], [enroll], [recovery], [cluster]`},
 		{"top level no suggestion", `frobnicate = 1`,
-			`frobnicate: unknown key; the top-level keys are socket, state_dir, master_key_file, admin_group, issuer, metrics_file and the tables [totp], [lockout], [policy], [enroll], [recovery]`},
+			`frobnicate: unknown key; the top-level keys are socket, state_dir, master_key_file, admin_group, issuer, metrics_file and the tables [totp], [lockout], [policy], [enroll], [recovery], [cluster]`},
 		{"case matters", `Socket = "/run/x"`,
 			`Socket: unknown key (did you mean socket?); the top-level keys are`},
 		{"in a table", "[totp]\ndigit = 6",
@@ -330,9 +355,9 @@ func TestParseUnknownKeys(t *testing.T) {
 		{"in a table no suggestion", "[recovery]\nenabled = true",
 			`[recovery] enabled: unknown key; the keys of [recovery] are codes`},
 		{"unknown table", "[ldap]\nurl = \"x\"",
-			`[ldap]: unknown table; the tables are [totp], [lockout], [policy], [enroll], [recovery]`},
+			`[ldap]: unknown table; the tables are [totp], [lockout], [policy], [enroll], [recovery], [cluster]`},
 		{"misspelt table", "[lockouts]\nmax_failures = 3",
-			`[lockouts]: unknown table; the tables are [totp], [lockout], [policy], [enroll], [recovery]`},
+			`[lockouts]: unknown table; the tables are [totp], [lockout], [policy], [enroll], [recovery], [cluster]`},
 		{"sub-table", "[policy.extra]\nx = 1",
 			`[policy] extra: unknown key; the keys of [policy] are require, groups, exempt_users, exempt_groups, grace_period, enroll_at_login`},
 		{"dotted unknown", "policy.extra.x = 1",
@@ -512,6 +537,8 @@ func FuzzParse(f *testing.F) {
 	f.Add(data)
 	f.Add([]byte("[policy]\nrequire = \"groups\"\ngroups = [\"a\"]\ngrace_period = \"1d12h\"\n"))
 	f.Add([]byte("totp = { digits = 8 }\n[[lockout]]\n"))
+	f.Add([]byte("[cluster]\nbackend = \"etcd\"\nendpoints = [\"https://[::1]:2379/\", \"https://e2:2379\"]\nprefix = \"/a/b/\"\n" +
+		"cert_file = \"/c\"\nkey_file = \"/k\"\nusername = \"u\"\npassword_file = \"/p\"\ntimeout = \"1.5s\"\noffline = \"deny\"\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		c, err := Parse(in, "fuzz")
 		if err != nil {

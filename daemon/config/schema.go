@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -39,7 +40,7 @@ func label(table, name string) string {
 }
 
 // tables lists the tables of the file, in the order of the file.
-var tables = []string{"totp", "lockout", "policy", "enroll", "recovery"}
+var tables = []string{"totp", "lockout", "policy", "enroll", "recovery", "cluster"}
 
 // schema lists every key of the file, in the order of the file.
 var schema = []key{
@@ -70,6 +71,52 @@ var schema = []key{
 	field("enroll", "confirm_codes", func(c *Config) *int { return &c.Enroll.ConfirmCodes }, asInt, intOneOf(1, 2)),
 
 	field("recovery", "codes", func(c *Config) *int { return &c.Recovery.Codes }, asInt, intRange(0, MaxRecoveryCodes)),
+
+	also(field("cluster", "backend", func(c *Config) *string { return &c.Cluster.Backend }, asString(nil),
+		oneOf(BackendLocal, BackendEtcd)), needEndpoints),
+	also(field("cluster", "endpoints", func(c *Config) *[]string { return &c.Cluster.Endpoints }, asStrings, checkEndpoints),
+		tlsNeedsHTTPS),
+	field("cluster", "prefix", func(c *Config) *string { return &c.Cluster.Prefix }, asString(nil), checkPrefix),
+	field("cluster", "ca_file", func(c *Config) *string { return &c.Cluster.CAFile }, asString(cleanAbs), optionalPath),
+	also(field("cluster", "cert_file", func(c *Config) *string { return &c.Cluster.CertFile }, asString(cleanAbs), optionalPath),
+		certNeedsKey),
+	also(field("cluster", "key_file", func(c *Config) *string { return &c.Cluster.KeyFile }, asString(cleanAbs), optionalPath),
+		keyNeedsCert),
+	field("cluster", "username", func(c *Config) *string { return &c.Cluster.Username }, asString(nil), checkEtcdUsername),
+	also(field("cluster", "password_file", func(c *Config) *string { return &c.Cluster.PasswordFile }, asString(cleanAbs), optionalPath),
+		passwordNeedsUser),
+	field("cluster", "timeout", func(c *Config) *Duration { return &c.Cluster.Timeout }, asDuration,
+		durationRange(MinClusterTimeout, MaxClusterTimeout)),
+	field("cluster", "offline", func(c *Config) *string { return &c.Cluster.Offline }, asString(nil),
+		oneOf(OfflineLocal, OfflineDeny)),
+}
+
+// Limits of the [cluster] table, inclusive.
+const (
+	// MaxEndpoints is the most [cluster] endpoints; an etcd cluster has
+	// an odd handful of members, rarely more than 7.
+	MaxEndpoints = 16
+	// MaxPrefix is the longest [cluster] prefix, in bytes.
+	MaxPrefix = 64
+	// MaxEtcdUsername is the longest [cluster] username, in bytes.
+	MaxEtcdUsername = 64
+	// MinClusterTimeout and MaxClusterTimeout bound [cluster] timeout.
+	MinClusterTimeout = 100 * time.Millisecond
+	MaxClusterTimeout = 60 * time.Second
+)
+
+// also adds to k a check that involves other keys besides k. Like the
+// other checks of several keys, it runs in Validate, and in Parse once
+// every single key has passed; its error names the keys it is about.
+func also(k key, check func(c *Config) error) key {
+	validate := k.validate
+	k.validate = func(c *Config) error {
+		if err := validate(c); err != nil {
+			return err
+		}
+		return check(c)
+	}
+	return k
 }
 
 // field makes the key table.name stored at ptr(c): conv turns the TOML value
@@ -460,6 +507,14 @@ func checkPath(p string) error {
 	return nil
 }
 
+// optionalPath accepts "" (none) or a path as checkPath does.
+func optionalPath(p string) error {
+	if p == "" {
+		return nil
+	}
+	return checkPath(p)
+}
+
 func checkSocket(p string) error {
 	if err := checkPath(p); err != nil {
 		return err
@@ -477,7 +532,7 @@ func checkMetricsFile(p string) error {
 	if p == "" {
 		return nil
 	}
-	if err := checkPath(p); err != nil {
+	if err := optionalPath(p); err != nil {
 		return err
 	}
 	if !strings.HasSuffix(p, ".prom") || filepath.Base(p) == ".prom" {
@@ -573,6 +628,182 @@ func checkIssuer(s string) error {
 		return errors.New("must not contain control characters")
 	case strings.TrimSpace(s) != s:
 		return errors.New("must not start or end with a space")
+	}
+	return nil
+}
+
+func durationRange(lo, hi time.Duration) func(Duration) error {
+	return func(d Duration) error {
+		switch {
+		case d.D() < lo:
+			return fmt.Errorf("must be at least %s (allowed: %s to %s)", Duration(lo), Duration(lo), Duration(hi))
+		case d.D() > hi:
+			return fmt.Errorf("must be at most %s (allowed: %s to %s)", Duration(hi), Duration(lo), Duration(hi))
+		}
+		return nil
+	}
+}
+
+// endpointExample ends the messages about [cluster] endpoints.
+const endpointExample = `e.g. "https://etcd1:2379"`
+
+// checkEndpoints accepts at most MaxEndpoints etcd client URLs, each as
+// checkEndpoint says, none twice, all http:// or all https://.
+func checkEndpoints(list []string) error {
+	if len(list) > MaxEndpoints {
+		return fmt.Errorf("lists %d endpoints; at most %d are allowed (an etcd cluster has a handful of members)", len(list), MaxEndpoints)
+	}
+	if err := each(checkEndpoint)(list); err != nil {
+		return err
+	}
+	seen := map[string]string{}
+	schemes := map[string]bool{}
+	for _, e := range list {
+		u, _ := url.Parse(e) // checked above
+		id := u.Scheme + "://" + strings.ToLower(u.Host)
+		if first, dup := seen[id]; dup {
+			return fmt.Errorf("%s: the same endpoint as %s; list each etcd member once", strconv.Quote(e), strconv.Quote(first))
+		}
+		seen[id] = e
+		schemes[u.Scheme] = true
+	}
+	if len(schemes) > 1 {
+		return errors.New("mixes http:// and https:// endpoints; use https:// for every member (or http:// for every member, without TLS)")
+	}
+	return nil
+}
+
+// checkEndpoint accepts an etcd client URL: http:// or https:// in lower
+// case, a host and a port, and nothing else but an optional "/".
+func checkEndpoint(e string) error {
+	// In lower case as written, since that is how the client tells
+	// whether to use TLS.
+	if !strings.HasPrefix(e, "https://") && !strings.HasPrefix(e, "http://") {
+		return fmt.Errorf("must start with https:// or http://, in lower case, %s", endpointExample)
+	}
+	u, err := url.Parse(e)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("is not a URL (%v); write scheme://host:port, %s", err, endpointExample)
+	}
+	switch {
+	case u.Opaque != "":
+		return fmt.Errorf("must be written scheme://host:port, %s", endpointExample)
+	case u.User != nil:
+		return errors.New("must not hold a user name or password (the file is readable by every user); set [cluster] username, and the password in the credential totpd.etcd-password or in password_file")
+	case u.Hostname() == "":
+		return fmt.Errorf("has no host; write scheme://host:port, %s", endpointExample)
+	case u.Port() == "":
+		return fmt.Errorf("has no port; etcd's client port is usually 2379, %s", endpointExample)
+	case u.Path != "" && u.Path != "/":
+		return fmt.Errorf("must not have a path (%s); write scheme://host:port, %s", strconv.Quote(u.Path), endpointExample)
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(e, "#"):
+		return fmt.Errorf("must not have a query or fragment; write scheme://host:port, %s", endpointExample)
+	}
+	if p, err := strconv.Atoi(u.Port()); err != nil || p < 1 || p > 65535 {
+		return fmt.Errorf("has port %s; a port is 1 to 65535, %s", u.Port(), endpointExample)
+	}
+	return nil
+}
+
+// checkPrefix accepts an etcd key prefix such as "/totpd/": printable
+// ASCII without spaces, starting and ending with "/", no empty path
+// element, not "/" alone, at most MaxPrefix bytes.
+func checkPrefix(p string) error {
+	const example = `e.g. "/totpd/"`
+	switch {
+	case p == "":
+		return fmt.Errorf("must not be empty; write a key prefix, %s", example)
+	case len(p) > MaxPrefix:
+		return fmt.Errorf("is %d bytes long; at most %d are allowed", len(p), MaxPrefix)
+	case strings.IndexFunc(p, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0:
+		return errors.New("must be printable ASCII, without spaces")
+	case p[0] != '/' || p[len(p)-1] != '/':
+		return fmt.Errorf(`must start and end with "/", %s`, example)
+	case p == "/":
+		return fmt.Errorf(`must not be "/" alone, which is all of etcd's keys; %s`, example)
+	case strings.Contains(p, "//"):
+		return fmt.Errorf(`must not contain "//"; %s`, example)
+	}
+	return nil
+}
+
+// checkEtcdUsername accepts "" (no authentication) or an etcd user name:
+// printable, no spaces, at most MaxEtcdUsername bytes.
+func checkEtcdUsername(n string) error {
+	switch {
+	case n == "":
+		return nil
+	case len(n) > MaxEtcdUsername:
+		return fmt.Errorf("is %d bytes long; at most %d are allowed", len(n), MaxEtcdUsername)
+	case !utf8.ValidString(n):
+		return errors.New("must be valid UTF-8")
+	case strings.IndexFunc(n, func(r rune) bool { return !unicode.IsPrint(r) || unicode.IsSpace(r) }) >= 0:
+		return errors.New("must be an etcd user name: printable characters, no spaces")
+	}
+	return nil
+}
+
+// Checks of [cluster] that involve several keys (see also).
+
+func needEndpoints(c *Config) error {
+	if c.Cluster.Backend == BackendEtcd && len(c.Cluster.Endpoints) == 0 {
+		return fmt.Errorf(`[cluster] backend = "etcd": [cluster] endpoints is empty; list the etcd client URLs, e.g. endpoints = ["https://etcd1:2379", "https://etcd2:2379", "https://etcd3:2379"], or use backend = "" for this host only`)
+	}
+	return nil
+}
+
+// tlsNeedsHTTPS refuses TLS files with http:// endpoints, which would
+// not use them: whoever set them believes the traffic is encrypted.
+func tlsNeedsHTTPS(c *Config) error {
+	cl := c.Cluster
+	if len(cl.Endpoints) == 0 || !strings.HasPrefix(cl.Endpoints[0], "http://") {
+		return nil // checkEndpoints: all have the same scheme
+	}
+	var set []string
+	for _, f := range []struct{ name, v string }{{"ca_file", cl.CAFile}, {"cert_file", cl.CertFile}, {"key_file", cl.KeyFile}} {
+		if f.v != "" {
+			set = append(set, f.name)
+		}
+	}
+	if len(set) == 0 {
+		return nil
+	}
+	return fmt.Errorf("[cluster] endpoints = %s: http:// does not use TLS, but [cluster] %s %s set; write https:// endpoints, or remove %s",
+		render(cl.Endpoints), strings.Join(set, ", "), pluralIs(set), strings.Join(set, ", "))
+}
+
+// pluralIs is "is" for one name and "are" for more.
+func pluralIs(list []string) string {
+	if len(list) == 1 {
+		return "is"
+	}
+	return "are"
+}
+
+func certNeedsKey(c *Config) error {
+	if c.Cluster.CertFile != "" && c.Cluster.KeyFile == "" {
+		return fmt.Errorf("[cluster] cert_file = %s: [cluster] key_file is empty; the client certificate needs its key: set both or neither",
+			strconv.Quote(c.Cluster.CertFile))
+	}
+	return nil
+}
+
+func keyNeedsCert(c *Config) error {
+	if c.Cluster.KeyFile != "" && c.Cluster.CertFile == "" {
+		return fmt.Errorf("[cluster] key_file = %s: [cluster] cert_file is empty; the client key needs its certificate: set both or neither",
+			strconv.Quote(c.Cluster.KeyFile))
+	}
+	return nil
+}
+
+func passwordNeedsUser(c *Config) error {
+	if c.Cluster.PasswordFile != "" && c.Cluster.Username == "" {
+		return fmt.Errorf("[cluster] password_file = %s: [cluster] username is empty; the password is that of the etcd user named by username: set username, or remove password_file",
+			strconv.Quote(c.Cluster.PasswordFile))
 	}
 	return nil
 }
