@@ -268,7 +268,7 @@ grace_period.`,
 			run:     runUserAction(wire.OpUserExempt, "%s is exempt from TOTP."),
 		},
 		// The admin tools, each defined in a file of its own.
-		doctorCmd, importGACmd, importOathCmd, backupCmd, restoreCmd, metricsCmd,
+		doctorCmd, importGACmd, importOathCmd, backupCmd, restoreCmd, metricsCmd, clusterStatusCmd,
 		{
 			path: "help", args: "[COMMAND]", maxArgs: 2,
 			summary: "show this help, or a command's",
@@ -357,7 +357,8 @@ Global options (before or after the command):
   --json               machine-readable output (times in RFC 3339)
   --timeout DURATION   bound on each call to the daemon (default 10s)
 
-Exit status: 0 ok, 1 refused or failed, 2 usage, 3 daemon unreachable.
+Exit status: 0 ok, 1 refused or failed, 2 usage, 3 daemon unreachable
+(and 4 for 'cluster status' when this host is offline).
 Run 'totpctl help COMMAND' or 'totpctl COMMAND --help' for details.
 `
 
@@ -460,6 +461,12 @@ func dispatch(args []string, e *env) error {
 				return usageErrorf("'user' needs a subcommand: show, enroll, disable, unlock, check, require or exempt")
 			}
 			return usageErrorf("unknown user subcommand%s", quoteWord(rest[1]))
+		}
+		if rest[0] == "cluster" {
+			if len(rest) == 1 {
+				return usageErrorf("'cluster' needs a subcommand: status")
+			}
+			return usageErrorf("unknown cluster subcommand%s", quoteWord(rest[1]))
 		}
 		return usageErrorf("unknown command%s", quoteWord(rest[0]))
 	}

@@ -1,7 +1,8 @@
 // Command totpctl is the command line of totpd: users enroll their
 // authenticator app and look at their status; admins manage users.
 //
-// Exit status: 0 ok, 1 refused or failed, 2 usage, 3 daemon unreachable.
+// Exit status: 0 ok, 1 refused or failed, 2 usage, 3 daemon unreachable;
+// and 4 for `cluster status` when the host is offline (fleet mode).
 package main
 
 import (
@@ -23,6 +24,10 @@ const (
 	exitFailed      = 1
 	exitUsage       = 2
 	exitUnavailable = 3
+	// exitOffline is `cluster status` on a host whose etcd cluster does
+	// not answer (fleet mode): distinct from 3, where the daemon itself
+	// does not, so that monitoring can tell the two apart.
+	exitOffline = 4
 )
 
 // caller sends one request to the daemon; *client.Client is one, tests use fakes.
@@ -99,6 +104,12 @@ type silentError struct{}
 
 func (silentError) Error() string { return "failed" }
 
+// exitError exits with its status after the command has printed its
+// output, with nothing on stderr (cluster status: offline).
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
 // run executes one command line and reports the exit status.
 func run(args []string, e *env) int {
 	err := dispatch(args, e)
@@ -114,6 +125,7 @@ func report(err error, e *env) int {
 	var we *wire.Error
 	var rf *refusal
 	var se silentError
+	var xe exitError
 	switch {
 	case errors.As(err, &ue):
 		help := "totpctl help"
@@ -133,6 +145,8 @@ func report(err error, e *env) int {
 		return exitFailed
 	case errors.As(err, &se):
 		return exitFailed
+	case errors.As(err, &xe):
+		return xe.code
 	case errors.As(err, &we):
 		fmt.Fprintf(e.stderr, "totpctl: %s\n", strings.TrimSpace(we.Message))
 		return exitFailed

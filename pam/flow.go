@@ -148,8 +148,10 @@ func (f *flow) enroll() int {
 
 // call sends one request about the user. It reports the response, or nil
 // and the PAM result to return: the daemon's refusal (shown to the user)
-// is PAM_AUTH_ERR, or PAM_USER_UNKNOWN for an unknown account; no daemon
-// or a senseless answer is PAM_AUTHINFO_UNAVAIL.
+// is PAM_AUTH_ERR, or PAM_USER_UNKNOWN for an unknown account, or
+// PAM_AUTHINFO_UNAVAIL for "unavailable" (fleet mode with offline =
+// "deny" while etcd does not answer: nothing was decided, also shown);
+// no daemon or a senseless answer is PAM_AUTHINFO_UNAVAIL.
 func (f *flow) call(op wire.Op, req wire.Request) (*wire.Response, int) {
 	req.Op, req.User, req.Service, req.RHost, req.TTY = op, f.user, f.service, f.rhost, f.tty
 	if f.budget <= 0 {
@@ -173,6 +175,12 @@ func (f *flow) call(op wire.Op, req wire.Request) (*wire.Response, int) {
 			f.show(resp.Messages)
 		}
 		f.show([]wire.Message{{Error: true, Text: refusal.Message}})
+		if refusal.Code == wire.ErrCodeUnavailable {
+			// Not a no: totpd could not decide (the etcd cluster does not
+			// answer), so the stack sees the factor as unavailable.
+			f.logf(logErr, "user %q: %s: totpd cannot decide now: %s", f.user, op, refusal.Message)
+			return nil, pamAuthinfoUnavail
+		}
 		return nil, pamAuthErr
 	case client.IsUnavailable(err):
 		f.logf(logErr, "user %q: %s: %v", f.user, op, err)

@@ -117,6 +117,24 @@ func TestFlowLockedIsAuthErr(t *testing.T) {
 	assert.Equal(t, []string{"error: Locked for 15 minutes."}, h.shown)
 }
 
+// "unavailable" (fleet mode, offline = "deny", etcd not answering) is
+// PAM_AUTHINFO_UNAVAIL, not PAM_AUTH_ERR, at any step: the daemon's
+// message is still shown and the refusal is logged for the admin.
+func TestFlowUnavailableIsAuthinfoUnavail(t *testing.T) {
+	const msg = "totpd cannot reach its etcd cluster and is set to refuse logins meanwhile (offline = \"deny\")."
+	d := newFakeDaemon(t, scripted(map[wire.Op]reply{
+		wire.OpLoginQuery:  action(wire.ActionPrompt),
+		wire.OpLoginVerify: refusal(wire.ErrCodeUnavailable, msg),
+	}))
+	h := &fakeHost{user: "alice", answers: []string{"123456"}}
+	assert.Equal(t, pamAuthinfoUnavail, authenticate(h, opts(d)))
+	assert.Equal(t, []string{"error: " + msg}, h.shown)
+	assert.Contains(t, strings.Join(h.logs, "\n"), "cannot decide now")
+	for _, l := range h.logs {
+		assert.NotContains(t, l, "123456", "a code was logged")
+	}
+}
+
 func TestFlowEmptyCodeIsNotSent(t *testing.T) {
 	d := newFakeDaemon(t, promptFor("123456"))
 	h := &fakeHost{user: "alice", answers: []string{""}}
@@ -144,6 +162,8 @@ func TestFlowActions(t *testing.T) {
 		{"unknown action", action("maybe"), pamAuthinfoUnavail, nil},
 		{"no_user", refusal(wire.ErrCodeNoUser, "no such user"), pamUserUnknown, nil},
 		{"state", refusal(wire.ErrCodeState, "state unreadable"), pamAuthErr, []string{"error: state unreadable"}},
+		{"unavailable", refusal(wire.ErrCodeUnavailable, "The etcd cluster does not answer, so totpd cannot decide."), pamAuthinfoUnavail,
+			[]string{"error: The etcd cluster does not answer, so totpd cannot decide."}},
 		{"garbage", reply{raw: []byte("\x00\x00\x00\x05hello")}, pamAuthinfoUnavail, nil},
 		{"closed", reply{raw: []byte{}}, pamAuthinfoUnavail, nil},
 		{"error without message", reply{resp: &wire.Response{Error: &wire.Error{Code: "denied"}}}, pamAuthinfoUnavail, nil},

@@ -32,6 +32,11 @@ type Event struct {
 	// RHost and TTY (a screen locker running as the user): they are
 	// that caller's claim, not what sshd or login as root said.
 	ClaimedBy string
+	// Offline: the decision was made from this host's local copy because
+	// the etcd cluster did not answer (fleet mode, PRODUCT.md §8, with
+	// offline = "local"); it is written back when etcd answers again.
+	// Written only when set: `offline=true`, TOTPD_OFFLINE=1.
+	Offline bool
 }
 
 // Logger records events.
@@ -65,6 +70,9 @@ func (e Event) fields() map[string]string {
 			m[k] = escape(v)
 		}
 	}
+	if e.Offline {
+		m["TOTPD_OFFLINE"] = "1"
+	}
 	return m
 }
 
@@ -94,10 +102,16 @@ func token(v string) string {
 
 // String reports the event as one human-readable line: the op and the
 // result bare when they are the daemon's own words, every other value
-// quoted (%q), so the line holds no newline or control character.
+// quoted (%q), so the line holds no newline or control character. An
+// offline decision has offline=true after its reason; other lines have
+// no offline field at all.
 func (e Event) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s user=%q result=%s reason=%q caller=%q", token(e.Op), e.User, token(e.Result), e.Reason, e.Caller)
+	fmt.Fprintf(&b, "%s user=%q result=%s reason=%q", token(e.Op), e.User, token(e.Result), e.Reason)
+	if e.Offline {
+		b.WriteString(" offline=true")
+	}
+	fmt.Fprintf(&b, " caller=%q", e.Caller)
 	if e.Service != "" {
 		fmt.Fprintf(&b, " service=%q", e.Service)
 	}

@@ -57,3 +57,32 @@ func requireNoControl(t *testing.T, s string) {
 		}
 	}
 }
+
+// An offline decision (fleet mode, etcd not answering) says so on both
+// sinks: offline=true after the reason on the stderr line, TOTPD_OFFLINE=1
+// in the journal. Without Offline neither appears, and the line and the
+// fields are the ones totpd has always written.
+func TestEventOffline(t *testing.T) {
+	e := Event{Op: "login.verify", User: "alice", Caller: "root", Service: "sshd", RHost: "192.0.2.1", TTY: "ssh",
+		Result: "ok", Reason: "login code accepted"}
+	plain := `login.verify user="alice" result=ok reason="login code accepted" caller="root" service="sshd" rhost="192.0.2.1" tty="ssh"`
+	require.Equal(t, plain, e.String())
+	require.NotContains(t, e.fields(), "TOTPD_OFFLINE")
+
+	e.Offline = true
+	require.Equal(t, `login.verify user="alice" result=ok reason="login code accepted" offline=true caller="root" service="sshd" rhost="192.0.2.1" tty="ssh"`, e.String())
+	f := e.fields()
+	require.Equal(t, "1", f["TOTPD_OFFLINE"])
+	delete(f, "TOTPD_OFFLINE")
+	e.Offline = false
+	require.Equal(t, e.fields(), f, "nothing else changes")
+
+	var buf bytes.Buffer
+	w := NewWriter(&buf)
+	w.Log(Event{Op: "login.verify", User: "bob", Caller: "root", Result: "denied", Reason: "wrong code", Offline: true})
+	w.Log(Event{Op: "login.verify", User: "bob", Caller: "root", Result: "denied", Reason: "wrong code"})
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	require.Len(t, lines, 2)
+	require.True(t, strings.HasSuffix(lines[0], ` totpd: audit: login.verify user="bob" result=denied reason="wrong code" offline=true caller="root"`), lines[0])
+	require.True(t, strings.HasSuffix(lines[1], ` totpd: audit: login.verify user="bob" result=denied reason="wrong code" caller="root"`), lines[1])
+}

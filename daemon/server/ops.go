@@ -68,6 +68,9 @@ var ops = map[wire.Op]opSpec{
 		return e.Require(user, req.Grace, info)
 	}},
 	wire.OpUserExempt: {classAdmin, byUser((*engine.Engine).Exempt)},
+	wire.OpClusterStatus: {classAdmin, func(e *engine.Engine, _ string, _ *wire.Request, info engine.Info) *wire.Response {
+		return e.ClusterStatus(info)
+	}},
 
 	// The admin tools, each answered in a file of its own.
 	wire.OpImport:  opImport,

@@ -46,6 +46,7 @@ func TestDecodeResponseFallsBack(t *testing.T) {
 		`{"v":2,"action":"prompt","new":1}`, // another version: a *VersionError
 		`{"action":"prompt"}`,               // no version
 		`{"v":1,"status":{"user":"alice","enrolled":true,"required":false,"deadline":null,"locked":false,"locked_until":null,"failures":0,"last_success":null,"recovery_codes_left":3,"pending_enrollment":false,"server_time":"2026-12-02T00:00:00Z","drift_steps":0}}`,
+		`{"v":1,"cluster":{"backend":"etcd","online":false,"pending":3,"endpoints":["https://etcd1:2379"],"offline":"local","since":"2026-12-02T15:40:00Z","last_error":"etcd did not answer within 2s"}}`,
 		`{"v":1,"error":null}`,
 		`{"v":1,"Action":"prompt"}`, // encoding/json matches names without case
 		`{"v":1,"action":"prompt","action":"deny"}`,

@@ -46,6 +46,8 @@ const (
 	OpBackup  Op = "admin.backup"  // a sealed snapshot of the whole state
 	OpRestore Op = "admin.restore" // replace the state with a backup
 	OpMetrics Op = "admin.metrics" // the counters, as Prometheus text
+	// OpClusterStatus reports where the state lives (fleet mode, §8).
+	OpClusterStatus Op = "admin.cluster-status"
 )
 
 // Request is the body of every message a client sends. Its free-text
@@ -101,6 +103,9 @@ const (
 	ErrCodeState       = "state"        // stored state unreadable: denied, admin must look
 	ErrCodeInternal    = "internal"     // disk full, I/O error: denied, nothing recorded
 	ErrCodeBusy        = "busy"         // too many connections
+	// ErrCodeUnavailable: fleet mode with offline = "deny" and the etcd
+	// cluster not answering: nothing was decided (PAM_AUTHINFO_UNAVAIL).
+	ErrCodeUnavailable = "unavailable"
 )
 
 // Error is a refusal: Code for programs, Message for people.
@@ -137,6 +142,31 @@ type Response struct {
 	Metrics string `json:"metrics,omitempty"`
 	// Backup answers OpBackup and OpRestore (wire/backup.go).
 	Backup *BackupInfo `json:"backup,omitempty"`
+	// Cluster answers OpClusterStatus.
+	Cluster *ClusterStatus `json:"cluster,omitempty"`
+}
+
+// ClusterStatus is where this host keeps its users' state and whether it
+// can reach it: `totpctl cluster status`.
+type ClusterStatus struct {
+	// Backend is "local" (this host only) or "etcd" (fleet mode).
+	Backend string `json:"backend"`
+	// Online is whether the backend answers: always true for "local";
+	// for "etcd", false while this host decides from its local copy
+	// (offline = "local") or refuses (offline = "deny").
+	Online bool `json:"online"`
+	// Pending counts users whose offline decisions are not yet written
+	// back to etcd.
+	Pending int `json:"pending"`
+	// Endpoints are the etcd endpoints of the configuration.
+	Endpoints []string `json:"endpoints,omitempty"`
+	// Offline is the [cluster] offline setting, "local" or "deny".
+	Offline string `json:"offline,omitempty"`
+	// Since is when the host last went online or offline (RFC 3339);
+	// empty for "local".
+	Since string `json:"since,omitempty"`
+	// LastError is why the host is offline, for the administrator.
+	LastError string `json:"last_error,omitempty"`
 }
 
 // Status describes one user, for `totpctl status`, `users` and `user show`.
