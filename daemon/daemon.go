@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"syscall"
 	"time"
@@ -88,6 +89,10 @@ func Run(ctx context.Context, o Options) error {
 	aud := reg.Audit(o.Audit)
 	st, err := store.Open(cfg.StateDir, key, store.Options{KeySource: keySource(o.CredentialsDir, cfg.MasterKeyFile), Logf: logf,
 		SyncObserver: reg.ObserveSync})
+	var sealer *store.Sealer
+	if err == nil && cfg.Cluster.Backend == config.BackendEtcd {
+		sealer, err = store.NewSealer(key)
+	}
 	clear(key)
 	if err != nil {
 		return fmt.Errorf("state: %w", err)
@@ -102,12 +107,24 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	eng := engine.New(cfg, engine.Local(st), engine.Options{Accounts: o.Accounts, Audit: aud, Now: o.Now, Logf: logf, Metrics: reg.Text})
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var eng *engine.Engine
+	backend := engine.Local(st)
+	if cfg.Cluster.Backend == config.BackendEtcd {
+		fleet, err := startFleet(ctx, o, cfg, sealer, st, logf, func(r *store.Record) { eng.LockIfDue(r) })
+		if err != nil {
+			return err
+		}
+		// Stopped before the store closes (deferred after it): the watch
+		// writes the local copy.
+		defer fleet.stop()
+		backend = fleet.Fleet
+	}
+	eng = engine.New(cfg, backend, engine.Options{Accounts: o.Accounts, Audit: aud, Now: o.Now, Logf: logf, Metrics: reg.Text})
 	reg.SetUsers(eng.CountUsers)
 	srv := &server.Server{Engine: eng, Audit: aud, Logf: logf}
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	// metrics_file, read from the configuration in force at each write.
 	// Stopped (deferred after st.Close, so run before it) before the
 	// store closes, since each write reads every user's record.
@@ -182,7 +199,10 @@ func reload(o Options, logf func(string, ...any), eng *engine.Engine, old config
 			logf("reload: %s changed from %q to %q; that takes effect at the next restart", k.name, k.was, k.now)
 		}
 	}
-	cfg.Socket, cfg.StateDir, cfg.MasterKeyFile = old.Socket, old.StateDir, old.MasterKeyFile
+	if !reflect.DeepEqual(old.Cluster, cfg.Cluster) {
+		logf("reload: the [cluster] table changed; that takes effect at the next restart")
+	}
+	cfg.Socket, cfg.StateDir, cfg.MasterKeyFile, cfg.Cluster = old.Socket, old.StateDir, old.MasterKeyFile, old.Cluster
 	eng.SetConfig(cfg)
 	logf("reloaded %s", o.ConfigPath)
 	notify(o, logf, "STATUS=configuration reloaded")

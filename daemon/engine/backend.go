@@ -37,6 +37,21 @@ type Version uint64
 // since the version the write was conditioned on.
 var ErrConflict = errors.New("engine: the user's record changed since it was read")
 
+// ErrUnavailable is wrapped by a Backend's error when it cannot answer
+// now and nothing was decided: fleet mode with the etcd cluster not
+// answering and offline = "deny", or a change (an enrollment, an admin
+// command) that is only made with the cluster. The engine answers
+// wire.ErrCodeUnavailable with the error's text, which says what to do.
+var ErrUnavailable = errors.New("the etcd cluster cannot be reached")
+
+// OfflineBit is set in the Versions a fleet backend issues for its local
+// copy while the cluster does not answer (daemon/cluster): a decision
+// over such a version was made offline, and the audit says so.
+const OfflineBit Version = 1 << 63
+
+// Offline reports whether v was issued for a decision made offline.
+func (v Version) Offline() bool { return v&OfflineBit != 0 }
+
 // Store is what the local backend keeps records in: *store.Store, whose
 // Puts are unconditional and must be serialised per user by the caller.
 type Store interface {

@@ -32,7 +32,7 @@ type backupStore interface {
 func (e *Engine) Backup(f *os.File, info Info) *wire.Response {
 	bs, ok := e.backups()
 	if !ok {
-		return e.refuse(info, "", wire.ErrCodeInternal, "this totpd's store cannot make backups", "backup failed")
+		return e.refuse(info, "", wire.ErrCodeInternal, noBackups, "backup failed")
 	}
 	host, _ := os.Hostname()
 	bi, err := bs.Backup(f, host, e.now())
@@ -53,7 +53,7 @@ func (e *Engine) Backup(f *os.File, info Info) *wire.Response {
 func (e *Engine) Restore(f *os.File, info Info) *wire.Response {
 	bs, ok := e.backups()
 	if !ok {
-		return e.refuse(info, "", wire.ErrCodeInternal, "this totpd's store cannot restore backups", "restore failed")
+		return e.refuse(info, "", wire.ErrCodeInternal, noBackups, "restore failed")
 	}
 	b, err := bs.ReadBackup(f)
 	switch {
@@ -128,6 +128,11 @@ func raise(r *store.Record, live store.Record, haveLive bool, now time.Time) {
 		return !slices.Contains(live.RecoveryHashes, h)
 	})
 }
+
+// noBackups is the refusal of backup and restore by a backend without
+// them: fleet mode, whose state is etcd's.
+const noBackups = "this host keeps its users' state in an etcd cluster (fleet mode), so totpctl backup and restore do not apply: " +
+	"back up etcd itself (etcdctl snapshot save), whose records are sealed under the master key, and keep the master key safe apart from it"
 
 // backups reports the backend's backup side, if it has one.
 func (e *Engine) backups() (backupStore, bool) {

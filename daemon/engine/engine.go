@@ -136,6 +136,8 @@ type userTx struct {
 	// the decision is void, Engine.update decides again, and nothing
 	// more is audited for this try (its answer is thrown away).
 	conflict bool
+	// saveErr is why the last save failed, for saveFailed's answer.
+	saveErr error
 }
 
 // refusal is why a request cannot go ahead: Code for programs, Msg for
@@ -177,6 +179,9 @@ func (e *Engine) openFor(name string, info Info, reset bool) (*userTx, func(), *
 // user's lock. It is the read that Engine.update repeats after a conflict.
 func (e *Engine) load(acct Account, info Info, reset bool) (*userTx, *refusal) {
 	rec, _, ver, err := e.store.Get(acct.Name)
+	if errors.Is(err, ErrUnavailable) {
+		return nil, &refusal{wire.ErrCodeUnavailable, err.Error(), "cluster unreachable"}
+	}
 	if err != nil {
 		e.logf("state of user %q cannot be read, denying: %v", acct.Name, err)
 		return nil, &refusal{wire.ErrCodeState,
@@ -271,7 +276,10 @@ func (tx *userTx) save() error {
 		return err
 	}
 	if err != nil {
-		tx.e.logf("cannot record the state of user %q: %v", tx.acct.Name, err)
+		tx.saveErr = err
+		if !errors.Is(err, ErrUnavailable) {
+			tx.e.logf("cannot record the state of user %q: %v", tx.acct.Name, err)
+		}
 		return err
 	}
 	tx.ver = v
@@ -282,6 +290,9 @@ func (tx *userTx) save() error {
 // recorded. After a conflict it is the void try's answer, which
 // Engine.update discards.
 func (tx *userTx) saveFailed() *wire.Response {
+	if errors.Is(tx.saveErr, ErrUnavailable) {
+		return tx.refuse(wire.ErrCodeUnavailable, tx.saveErr.Error(), "cluster unreachable")
+	}
 	return tx.refuse(wire.ErrCodeInternal, "totpd could not record this attempt on disk (disk full or read-only?), so it refuses. An administrator must check the totpd log.", "state write failed")
 }
 
@@ -291,12 +302,17 @@ func (tx *userTx) refuse(code, msg, reason string) *wire.Response {
 	if tx.conflict {
 		return &wire.Response{Version: wire.Version, Error: &wire.Error{Code: code, Message: msg}}
 	}
-	return tx.e.refuse(tx.info, tx.acct.Name, code, msg, reason)
+	result := "denied"
+	if code == wire.ErrCodeInternal || code == wire.ErrCodeState || code == wire.ErrCodeUnavailable {
+		result = "error"
+	}
+	tx.log(result, reason)
+	return &wire.Response{Version: wire.Version, Error: &wire.Error{Code: code, Message: msg}}
 }
 
 func (e *Engine) refuse(info Info, user, code, msg, reason string) *wire.Response {
 	result := "denied"
-	if code == wire.ErrCodeInternal || code == wire.ErrCodeState {
+	if code == wire.ErrCodeInternal || code == wire.ErrCodeState || code == wire.ErrCodeUnavailable {
 		result = "error"
 	}
 	e.log(info, user, result, reason)
@@ -306,13 +322,21 @@ func (e *Engine) refuse(info Info, user, code, msg, reason string) *wire.Respons
 // ok audits a success and reports resp (which may be nil).
 func (tx *userTx) ok(result, reason string, resp *wire.Response) *wire.Response {
 	if !tx.conflict {
-		tx.e.log(tx.info, tx.acct.Name, result, reason)
+		tx.log(result, reason)
 	}
 	if resp == nil {
 		resp = &wire.Response{}
 	}
 	resp.Version = wire.Version
 	return resp
+}
+
+// log audits the transaction's decision, marked offline when it was
+// made from a fleet host's local copy (Version.Offline).
+func (tx *userTx) log(result, reason string) {
+	ev := tx.info.Event(tx.acct.Name, result, reason)
+	ev.Offline = tx.ver.Offline()
+	tx.e.audit.Log(ev)
 }
 
 func (e *Engine) log(info Info, user, result, reason string) {

@@ -3,6 +3,8 @@ package engine
 import (
 	"fmt"
 	"time"
+
+	"github.com/totpd/totpd/daemon/store"
 )
 
 // The lockout rule, in one place: max_failures consecutive failures lock
@@ -37,6 +39,12 @@ func (tx *userTx) expireLock() {
 func (tx *userTx) fail() bool {
 	tx.expireLock()
 	tx.rec.Failures++
+	return tx.lockIfDue()
+}
+
+// lockIfDue locks the user if the failure count has reached
+// max_failures, and reports whether it did.
+func (tx *userTx) lockIfDue() bool {
 	if tx.rec.Failures < tx.cfg.Lockout.MaxFailures {
 		return false
 	}
@@ -46,6 +54,19 @@ func (tx *userTx) fail() bool {
 		tx.rec.LockedUntil = tx.now.Add(d)
 	}
 	return true
+}
+
+// LockIfDue applies the lockout rule to rec, a record whose failure
+// count was changed outside a request (fleet mode's write-back adds the
+// failures a host counted offline): it locks rec if the count has
+// reached max_failures and rec is not locked now.
+func (e *Engine) LockIfDue(rec *store.Record) {
+	tx := &userTx{e: e, cfg: e.Config(), now: e.now(), rec: *rec}
+	if locked, _ := tx.locked(); locked {
+		return
+	}
+	tx.lockIfDue()
+	*rec = tx.rec
 }
 
 // succeed resets the failure count after an accepted code.

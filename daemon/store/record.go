@@ -34,6 +34,38 @@ type Record struct {
 	OverrideGraceSet bool      `json:"override_grace_set,omitempty"` // OverrideGraceSec applies, even 0
 	Pending          *Pending  `json:"pending,omitempty"`
 	Seq              uint64    `json:"seq"` // bumped by the store on each Put
+	// Copy is set in a fleet host's local copy of a cluster record
+	// (daemon/cluster) and nowhere else: never sent to etcd.
+	Copy *ClusterCopy `json:"copy,omitempty"`
+}
+
+// ClusterCopy is what a fleet host keeps beside its local copy of a
+// user's record (daemon/cluster): which etcd revision it is a copy of,
+// and what the host decided while etcd did not answer.
+type ClusterCopy struct {
+	// Rev is the etcd mod revision the copy was taken at; 0: the record
+	// has not been in etcd (a host's own user from before fleet mode).
+	Rev int64 `json:"rev"`
+	// Offline is set while the host has decisions about the user that
+	// etcd does not have yet.
+	Offline *OfflineChanges `json:"offline,omitempty"`
+}
+
+// OfflineChanges sums up the decisions a fleet host made about one user
+// from its local copy, for the write-back's merge (daemon/cluster).
+type OfflineChanges struct {
+	// EnrolledAt is the enrollment they were made on: a record in etcd
+	// of another enrollment (re-enrolled or disabled meanwhile) wins.
+	EnrolledAt time.Time `json:"enrolled_at"`
+	// Failures counts failures since the last success offline; they are
+	// added to etcd's.
+	Failures int `json:"failures,omitempty"`
+	// Accepted is set when a code was accepted: the later step wins.
+	Accepted bool `json:"accepted,omitempty"`
+	// Locked is set when the host locked the user: the later lock wins.
+	Locked bool `json:"locked,omitempty"`
+	// UsedRecovery are the hashes of recovery codes used.
+	UsedRecovery []string `json:"used_recovery,omitempty"`
 }
 
 // Pending is an enrollment that was begun but not yet confirmed.

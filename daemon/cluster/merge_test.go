@@ -1,0 +1,181 @@
+package cluster
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/totpd/totpd/daemon/store"
+)
+
+var t0 = time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+
+func enrolled(user string) store.Record {
+	uid := uint32(1000)
+	return store.Record{User: user, UID: &uid, Secret: []byte("0123456789abcdef0123"), Algorithm: "SHA1", Digits: 6, PeriodSec: 30,
+		EnrolledAt: t0, LastStep: 100, RecoveryHashes: []string{"h1", "h2", "h3"}}
+}
+
+// TestOfflineChangesLoginOnly: what a login changes is kept and summed
+// up; an enrollment or an admin change offline is refused.
+func TestOfflineChangesLoginOnly(t *testing.T) {
+	prev := enrolled("alice")
+	prev.Copy = &store.ClusterCopy{Rev: 42}
+
+	fail := prev
+	fail.Failures = 2
+	c, err := offlineChanges(prev, true, fail)
+	require.NoError(t, err)
+	require.Equal(t, int64(42), c.Rev, "the copy's revision stays the one it was taken at")
+	require.Equal(t, 2, c.Offline.Failures)
+	require.Equal(t, t0, c.Offline.EnrolledAt)
+	require.False(t, c.Offline.Accepted)
+
+	// A success after it forgives the failures counted here, and a used
+	// recovery code is remembered.
+	fail.Copy = c
+	ok := fail
+	ok.Failures, ok.LastStep, ok.LastSuccess = 0, 101, t0.Add(time.Minute)
+	ok.RecoveryHashes = []string{"h1", "h3"}
+	c, err = offlineChanges(fail, true, ok)
+	require.NoError(t, err)
+	require.True(t, c.Offline.Accepted)
+	require.Zero(t, c.Offline.Failures)
+	require.Equal(t, []string{"h2"}, c.Offline.UsedRecovery)
+
+	locked := prev
+	locked.Failures, locked.LockedUntil = 5, t0.Add(15*time.Minute)
+	c, err = offlineChanges(prev, true, locked)
+	require.NoError(t, err)
+	require.True(t, c.Offline.Locked)
+	require.Equal(t, 5, c.Offline.Failures)
+
+	for name, change := range map[string]func(r *store.Record){
+		"disable":         func(r *store.Record) { r.Secret = nil },
+		"re-enroll":       func(r *store.Record) { r.Secret = []byte("another secret 12345"); r.EnrolledAt = t0.Add(time.Hour) },
+		"begin enrolling": func(r *store.Record) { r.Pending = &store.Pending{Secret: []byte("x")} },
+		"exempt":          func(r *store.Record) { r.Override = "exempt" },
+		"new codes":       func(r *store.Record) { r.RecoveryHashes = []string{"h1", "h9"} },
+	} {
+		next := prev
+		change(&next)
+		_, err := offlineChanges(prev, true, next)
+		require.ErrorIs(t, err, errNeedsCluster, name)
+	}
+
+	// A user without a record: a login may start the grace period.
+	uid := uint32(7)
+	grace := store.Record{User: "bob", UID: &uid, LastStep: -1, FirstRequired: t0}
+	c, err = offlineChanges(store.Record{}, false, grace)
+	require.NoError(t, err)
+	require.Zero(t, c.Rev)
+}
+
+// TestMerge: the write-back rules of PRODUCT.md §8.
+func TestMerge(t *testing.T) {
+	relocks := 0
+	relock := func(r *store.Record) {
+		relocks++
+		if r.Failures >= 5 && r.LockedUntil.IsZero() {
+			r.LockedUntil = t0.Add(time.Hour)
+		}
+	}
+	local := enrolled("alice")
+	local.LastStep, local.LastSuccess, local.Failures = 105, t0.Add(time.Minute), 0
+	local.RecoveryHashes = []string{"h1", "h3"}
+	local.Copy = &store.ClusterCopy{Rev: 42, Offline: &store.OfflineChanges{EnrolledAt: t0, Accepted: true, UsedRecovery: []string{"h2"}}}
+
+	t.Run("later step wins, used code goes", func(t *testing.T) {
+		remote := enrolled("alice")
+		remote.LastStep, remote.Failures = 103, 1
+		out, write := merge(remote, true, local, relock)
+		require.True(t, write)
+		require.Equal(t, int64(105), out.LastStep)
+		require.Equal(t, []string{"h1", "h3"}, out.RecoveryHashes)
+		require.Equal(t, 1, out.Failures, "failures other hosts counted stay")
+		require.Nil(t, out.Copy)
+
+		remote.LastStep = 110
+		out, _ = merge(remote, true, local, relock)
+		require.Equal(t, int64(110), out.LastStep, "etcd's later step wins too")
+	})
+	t.Run("failures added and relocked", func(t *testing.T) {
+		l := local
+		l.LastStep = 100
+		l.Failures = 3
+		l.Copy = &store.ClusterCopy{Rev: 42, Offline: &store.OfflineChanges{EnrolledAt: t0, Failures: 3}}
+		remote := enrolled("alice")
+		remote.Failures = 2
+		before := relocks
+		out, write := merge(remote, true, l, relock)
+		require.True(t, write)
+		require.Equal(t, 5, out.Failures)
+		require.Equal(t, before+1, relocks)
+		require.Equal(t, t0.Add(time.Hour), out.LockedUntil, "the sum reached max_failures: locked")
+	})
+	t.Run("offline lock holds", func(t *testing.T) {
+		l := local
+		l.LockedForever = true
+		l.Copy = &store.ClusterCopy{Rev: 42, Offline: &store.OfflineChanges{EnrolledAt: t0, Failures: 5, Locked: true}}
+		out, _ := merge(enrolled("alice"), true, l, nil)
+		require.True(t, out.LockedForever)
+		l.Copy.Offline.Locked = false // a lock from before going offline that an admin lifted meanwhile
+		out, _ = merge(enrolled("alice"), true, l, nil)
+		require.False(t, out.LockedForever)
+	})
+	t.Run("admin disable meanwhile wins", func(t *testing.T) {
+		remote := enrolled("alice")
+		remote.Secret, remote.RecoveryHashes = nil, nil
+		out, write := merge(remote, true, local, relock)
+		require.False(t, write)
+		require.Nil(t, out.Secret)
+	})
+	t.Run("re-enrolled meanwhile wins", func(t *testing.T) {
+		remote := enrolled("alice")
+		remote.EnrolledAt, remote.LastStep = t0.Add(time.Hour), 50
+		out, write := merge(remote, true, local, relock)
+		require.False(t, write)
+		require.Equal(t, int64(50), out.LastStep)
+	})
+	t.Run("never in etcd", func(t *testing.T) {
+		l := local
+		l.Copy = &store.ClusterCopy{Rev: 0, Offline: local.Copy.Offline}
+		out, write := merge(store.Record{}, false, l, relock)
+		require.True(t, write)
+		require.Equal(t, int64(105), out.LastStep)
+		require.Nil(t, out.Copy)
+	})
+	t.Run("removed from etcd", func(t *testing.T) {
+		_, write := merge(store.Record{}, false, local, relock)
+		require.False(t, write)
+	})
+}
+
+// TestSealedRecord: a record sealed for etcd opens only under its own
+// user and key, and carries none of the host's bookkeeping.
+func TestSealedRecord(t *testing.T) {
+	key := make([]byte, 32)
+	s, err := store.NewSealer(key)
+	require.NoError(t, err)
+	r := enrolled("alice")
+	r.Seq, r.Copy = 9, &store.ClusterCopy{Rev: 3}
+	b, err := s.SealRecord(r)
+	require.NoError(t, err)
+	require.NotContains(t, string(b), string(r.Secret))
+	got, err := s.OpenRecord("alice", b)
+	require.NoError(t, err)
+	require.Equal(t, r.Secret, got.Secret)
+	require.Zero(t, got.Seq)
+	require.Nil(t, got.Copy)
+	_, err = s.OpenRecord("mallory", b)
+	require.ErrorIs(t, err, store.ErrCorrupt, "copied to another user's key")
+	other := make([]byte, 32)
+	other[0] = 1
+	s2, err := store.NewSealer(other)
+	require.NoError(t, err)
+	_, err = s2.OpenRecord("alice", b)
+	require.ErrorIs(t, err, store.ErrCorrupt)
+	require.NoError(t, s.CheckKey(s.SealKeyCheck()))
+	require.ErrorIs(t, s2.CheckKey(s.SealKeyCheck()), store.ErrWrongKey)
+}

@@ -1,0 +1,49 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/totpd/totpd/daemon/cluster"
+	"github.com/totpd/totpd/daemon/config"
+	"github.com/totpd/totpd/daemon/store"
+)
+
+// runningFleet is fleet mode's backend with the goroutine that keeps it
+// in step with etcd.
+type runningFleet struct {
+	*cluster.Fleet
+	cancel context.CancelFunc
+	done   sync.WaitGroup
+}
+
+// startFleet builds the etcd backend over the local copy st, makes the
+// first contact (a master key other than the cluster's is an error: the
+// daemon does not start) and starts following etcd.
+func startFleet(ctx context.Context, o Options, cfg config.Config, sealer *store.Sealer, st *store.Store,
+	logf func(string, ...any), relock func(*store.Record)) (*runningFleet, error) {
+	f, err := cluster.New(cluster.Options{Config: cfg.Cluster, CredentialsDir: o.CredentialsDir, Sealer: sealer, Local: st,
+		Relock: relock, Logf: logf, Now: o.Now})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	if err := f.Start(ctx); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	r := &runningFleet{Fleet: f, cancel: cancel}
+	r.done.Add(1)
+	go func() { defer r.done.Done(); f.Run(rctx) }()
+	return r, nil
+}
+
+// stop ends the sync loop and closes the client.
+func (r *runningFleet) stop() {
+	r.cancel()
+	r.done.Wait()
+	if err := r.Close(); err != nil {
+		_ = err // closing a client to an unreachable cluster may fail; nothing is lost
+	}
+}
