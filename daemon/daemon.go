@@ -111,17 +111,24 @@ func Run(ctx context.Context, o Options) error {
 	defer cancel()
 	var eng *engine.Engine
 	backend := engine.Local(st)
+	var fleet *runningFleet
 	if cfg.Cluster.Backend == config.BackendEtcd {
-		fleet, err := startFleet(ctx, o, cfg, sealer, st, logf, func(r *store.Record) { eng.LockIfDue(r) })
-		if err != nil {
+		// The engine is made before the first contact with etcd, which
+		// may write back offline decisions and so apply its lockout rule.
+		if fleet, err = newFleet(o, cfg, sealer, st, logf, func(r *store.Record) { eng.LockIfDue(r) }); err != nil {
+			return err
+		}
+		backend = fleet.Fleet
+	}
+	eng = engine.New(cfg, backend, engine.Options{Accounts: o.Accounts, Audit: aud, Now: o.Now, Logf: logf, Metrics: reg.Text})
+	if fleet != nil {
+		if err := fleet.start(ctx); err != nil {
 			return err
 		}
 		// Stopped before the store closes (deferred after it): the watch
 		// writes the local copy.
 		defer fleet.stop()
-		backend = fleet.Fleet
 	}
-	eng = engine.New(cfg, backend, engine.Options{Accounts: o.Accounts, Audit: aud, Now: o.Now, Logf: logf, Metrics: reg.Text})
 	reg.SetUsers(eng.CountUsers)
 	srv := &server.Server{Engine: eng, Audit: aud, Logf: logf}
 

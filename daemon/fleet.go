@@ -18,25 +18,30 @@ type runningFleet struct {
 	done   sync.WaitGroup
 }
 
-// startFleet builds the etcd backend over the local copy st, makes the
-// first contact (a master key other than the cluster's is an error: the
-// daemon does not start) and starts following etcd.
-func startFleet(ctx context.Context, o Options, cfg config.Config, sealer *store.Sealer, st *store.Store,
+// newFleet builds the etcd backend over the local copy st; start makes
+// the first contact.
+func newFleet(o Options, cfg config.Config, sealer *store.Sealer, st *store.Store,
 	logf func(string, ...any), relock func(*store.Record)) (*runningFleet, error) {
 	f, err := cluster.New(cluster.Options{Config: cfg.Cluster, CredentialsDir: o.CredentialsDir, Sealer: sealer, Local: st,
 		Relock: relock, Logf: logf, Now: o.Now})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
-	if err := f.Start(ctx); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("cluster: %w", err)
+	return &runningFleet{Fleet: f}, nil
+}
+
+// start makes the first contact (a master key other than the cluster's
+// is an error: the daemon does not start) and starts following etcd.
+func (r *runningFleet) start(ctx context.Context) error {
+	if err := r.Start(ctx); err != nil {
+		r.Close()
+		return fmt.Errorf("cluster: %w", err)
 	}
 	rctx, cancel := context.WithCancel(ctx)
-	r := &runningFleet{Fleet: f, cancel: cancel}
+	r.cancel = cancel
 	r.done.Add(1)
-	go func() { defer r.done.Done(); f.Run(rctx) }()
-	return r, nil
+	go func() { defer r.done.Done(); r.Run(rctx) }()
+	return nil
 }
 
 // stop ends the sync loop and closes the client.

@@ -74,6 +74,10 @@ type Fleet struct {
 	// watch starts after it.
 	followFrom atomic.Int64
 	everOnline atomic.Bool
+	// hasCopy is set once the local copy is known to hold the cluster's
+	// records (a record copied from etcd, or a resync done): without it
+	// an offline host would take every user for not enrolled.
+	hasCopy atomic.Bool
 }
 
 // state is whether the host is online, since when, and why not.
@@ -194,6 +198,10 @@ func (f *Fleet) unavailable(what string) error {
 func (f *Fleet) offlineGet(user string) (store.Record, bool, engine.Version, error) {
 	if f.o.Config.Offline == config.OfflineDeny {
 		return store.Record{}, false, 0, f.unavailable("this request")
+	}
+	if !f.hasCopy.Load() {
+		return store.Record{}, false, 0, fmt.Errorf("%w (%s), and this host has not yet copied the cluster's records, so it cannot decide alone: "+
+			"an administrator must make etcd reachable from this host (see `totpctl cluster status`)", engine.ErrUnavailable, f.state.Load().lastErr)
 	}
 	rec, ok, ver, err := f.local.Get(user)
 	rec.Copy = nil

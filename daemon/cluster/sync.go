@@ -53,8 +53,12 @@ func (f *Fleet) loadPending() {
 		return
 	}
 	for _, u := range users {
-		if rec, ok, _, err := f.local.Get(u); err == nil && ok && rec.Copy != nil && rec.Copy.Offline != nil {
-			f.setPending(u, true)
+		rec, ok, _, err := f.local.Get(u)
+		if err == nil && ok && rec.Copy != nil {
+			f.hasCopy.Store(true)
+			if rec.Copy.Offline != nil {
+				f.setPending(u, true)
+			}
 		}
 	}
 }
@@ -119,6 +123,7 @@ func (f *Fleet) goOnline(ctx context.Context, rev int64) {
 		f.goOffline(err)
 		return
 	}
+	f.hasCopy.Store(true) // connect's resync is done
 	f.state.Store(&state{online: true, since: f.o.Now()})
 	f.followFrom.Store(rev)
 	f.mode.Unlock()
