@@ -104,6 +104,8 @@ for f in "$top"/contrib/pam.d/* "$top"/contrib/sshd_config.d/*; do
 done
 put 0644 "$here/systemd/totpd-credential.conf.example" \
 	"$prefix/share/doc/totpd/examples/totpd-credential.conf.example"
+put 0644 "$here/systemd/totpd-fleet.conf.example" \
+	"$prefix/share/doc/totpd/examples/totpd-fleet.conf.example"
 
 case "$layout" in
 deb)
