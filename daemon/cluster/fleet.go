@@ -277,6 +277,10 @@ func (f *Fleet) Users() ([]string, error) {
 	return f.local.Users()
 }
 
+// Copy reports the local copy as a Backend, for reads that may trail
+// etcd by the watch's lag (the metrics' counts of users by state).
+func (f *Fleet) Copy() engine.Backend { return f.local }
+
 // Status reports the host's view of the cluster (totpctl cluster status).
 func (f *Fleet) Status() wire.ClusterStatus {
 	s := f.state.Load()
