@@ -115,7 +115,7 @@ func Run(ctx context.Context, o Options) error {
 	if cfg.Cluster.Backend == config.BackendEtcd {
 		// The engine is made before the first contact with etcd, which
 		// may write back offline decisions and so apply its lockout rule.
-		if fleet, err = newFleet(o, cfg, sealer, st, logf, func(r *store.Record) { eng.LockIfDue(r) }); err != nil {
+		if fleet, err = newFleet(o, cfg, sealer, st, logf, func(r *store.Record, n int) { eng.AddFailures(r, n) }); err != nil {
 			return err
 		}
 		backend = fleet.Fleet

@@ -21,9 +21,9 @@ type runningFleet struct {
 // newFleet builds the etcd backend over the local copy st; start makes
 // the first contact.
 func newFleet(o Options, cfg config.Config, sealer *store.Sealer, st *store.Store,
-	logf func(string, ...any), relock func(*store.Record)) (*runningFleet, error) {
+	logf func(string, ...any), addFailures func(*store.Record, int)) (*runningFleet, error) {
 	f, err := cluster.New(cluster.Options{Config: cfg.Cluster, CredentialsDir: o.CredentialsDir, Sealer: sealer, Local: st,
-		Relock: relock, Logf: logf, Now: o.Now})
+		AddFailures: addFailures, Logf: logf, Now: o.Now})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}

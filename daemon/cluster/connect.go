@@ -8,11 +8,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 
 	"github.com/totpd/totpd/daemon/config"
 )
@@ -33,7 +36,17 @@ func clientConfig(c config.Cluster, credDir string) (clientv3.Config, error) {
 		Endpoints: c.Endpoints,
 		// The client's own log would repeat every retry while a member
 		// is down; Fleet logs what an administrator needs.
-		Logger:               zap.NewNop(),
+		Logger: zap.NewNop(),
+		// Bounds the authentication that clientv3.New makes for an RBAC
+		// user (Fleet.dial); without it New waits for etcd forever.
+		DialTimeout: c.Timeout.D(),
+		// gRPC backs off between connection attempts up to 120 s, so a
+		// host would stay offline that long after etcd is back; the
+		// probe asks every probeEvery, and so may the connection.
+		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: probeEvery, Multiplier: 1.6, Jitter: 0.2, MaxDelay: probeEvery},
+			MinConnectTimeout: 20 * time.Second, // gRPC's default
+		})},
 		DialKeepAliveTime:    c.Timeout.D(),
 		DialKeepAliveTimeout: c.Timeout.D(),
 		AutoSyncInterval:     0,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -18,7 +19,10 @@ import (
 // wrap errEtcd, which is what sends the host offline; a record that does
 // not open is store.ErrCorrupt, which denies that user only.
 type kv struct {
-	cli     *clientv3.Client
+	// cli is set once Fleet.dial has made the client: until then every
+	// request fails as etcd not answering (an RBAC client authenticates
+	// as it is made, which needs etcd).
+	cli     atomic.Pointer[clientv3.Client]
 	prefix  string
 	sealer  *store.Sealer
 	timeout time.Duration
@@ -26,6 +30,18 @@ type kv struct {
 
 // errEtcd wraps every error that etcd (or the way to it) gave.
 var errEtcd = errors.New("etcd")
+
+// errNotDialled is the error of a request made before Fleet.dial made
+// the client.
+var errNotDialled = fmt.Errorf("%w: not yet connected", errEtcd)
+
+// client reports the etcd client, or errNotDialled.
+func (k *kv) client() (*clientv3.Client, error) {
+	if c := k.cli.Load(); c != nil {
+		return c, nil
+	}
+	return nil, errNotDialled
+}
 
 // errNotCurrent is put's error when the key is no longer at the revision
 // the write was conditioned on.
@@ -59,7 +75,7 @@ func (k *kv) ctx(parent context.Context) (context.Context, context.CancelFunc) {
 
 func etcdErr(what string, err error) error {
 	if errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("%w: %s: no answer within the timeout", errEtcd, what)
+		return fmt.Errorf("%w: %s: no answer within the timeout (etcd down or unreachable, or a TLS handshake refused: check the endpoints, ca_file, cert_file and key_file)", errEtcd, what)
 	}
 	return fmt.Errorf("%w: %s: %v", errEtcd, what, err)
 }
@@ -67,9 +83,13 @@ func etcdErr(what string, err error) error {
 // get reads user's record linearizably: the answer reflects every write
 // any host made before it.
 func (k *kv) get(ctx context.Context, user string) (store.Record, bool, int64, error) {
+	cli, err := k.client()
+	if err != nil {
+		return store.Record{}, false, 0, err
+	}
 	ctx, cancel := k.ctx(ctx)
 	defer cancel()
-	resp, err := k.cli.Get(ctx, k.userKey(user))
+	resp, err := cli.Get(ctx, k.userKey(user))
 	if err != nil {
 		return store.Record{}, false, 0, etcdErr("reading the record of "+user, err)
 	}
@@ -87,6 +107,10 @@ func (k *kv) get(ctx context.Context, user string) (store.Record, bool, int64, e
 // put writes rec if its key is still at rev (0: absent) and returns the
 // new revision; errNotCurrent if it is not.
 func (k *kv) put(ctx context.Context, rec store.Record, rev int64) (int64, error) {
+	cli, err := k.client()
+	if err != nil {
+		return 0, err
+	}
 	sealed, err := k.sealer.SealRecord(rec)
 	if err != nil {
 		return 0, err
@@ -94,7 +118,7 @@ func (k *kv) put(ctx context.Context, rec store.Record, rev int64) (int64, error
 	ctx, cancel := k.ctx(ctx)
 	defer cancel()
 	key := k.userKey(rec.User)
-	resp, err := k.cli.Txn(ctx).
+	resp, err := cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.ModRevision(key), "=", rev)).
 		Then(clientv3.OpPut(key, string(sealed))).
 		Commit()
@@ -124,6 +148,10 @@ func (k *kv) scan(ctx context.Context, keysOnly bool, fn func(user string, value
 }
 
 func (k *kv) scanRev(ctx context.Context, keysOnly bool, fn func(user string, value []byte, modRev int64)) (int64, error) {
+	cli, err := k.client()
+	if err != nil {
+		return 0, err
+	}
 	end := clientv3.GetPrefixRangeEnd(k.usersPrefix())
 	from := k.usersPrefix()
 	var rev int64
@@ -136,7 +164,7 @@ func (k *kv) scanRev(ctx context.Context, keysOnly bool, fn func(user string, va
 			opts = append(opts, clientv3.WithRev(rev))
 		}
 		c, cancel := k.ctx(ctx)
-		resp, err := k.cli.Get(c, from, opts...)
+		resp, err := cli.Get(c, from, opts...)
 		cancel()
 		if err != nil {
 			return 0, etcdErr("listing the records under "+k.usersPrefix(), err)
@@ -158,9 +186,13 @@ func (k *kv) scanRev(ctx context.Context, keysOnly bool, fn func(user string, va
 
 // ping reads the key check linearizably: an answer needs a quorum.
 func (k *kv) ping(ctx context.Context) error {
+	cli, err := k.client()
+	if err != nil {
+		return err
+	}
 	c, cancel := k.ctx(ctx)
 	defer cancel()
-	if _, err := k.cli.Get(c, k.keyCheckKey(), clientv3.WithKeysOnly()); err != nil {
+	if _, err := cli.Get(c, k.keyCheckKey(), clientv3.WithKeysOnly()); err != nil {
 		return etcdErr("reading "+k.keyCheckKey(), err)
 	}
 	return nil
@@ -171,10 +203,14 @@ func (k *kv) ping(ctx context.Context) error {
 // store.ErrWrongKey: the host must not start, since it could neither
 // read the cluster's records nor write ones the others can read.
 func (k *kv) checkKey(ctx context.Context) error {
+	cli, err := k.client()
+	if err != nil {
+		return err
+	}
 	key := k.keyCheckKey()
 	c, cancel := k.ctx(ctx)
 	defer cancel()
-	resp, err := k.cli.Txn(c).
+	resp, err := cli.Txn(c).
 		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
 		Then(clientv3.OpPut(key, string(k.sealer.SealKeyCheck()))).
 		Else(clientv3.OpGet(key)).

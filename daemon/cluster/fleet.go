@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/totpd/totpd/daemon/config"
@@ -33,9 +34,9 @@ type Options struct {
 	Sealer *store.Sealer
 	// Local is the host's journal, which holds the local copy.
 	Local Local
-	// Relock applies the lockout rule to a record the write-back merged
-	// (engine.Engine.LockIfDue); nil: none.
-	Relock func(*store.Record)
+	// AddFailures adds failures counted offline to a record under the
+	// lockout rule (engine.Engine.AddFailures); nil: a plain sum.
+	AddFailures func(rec *store.Record, n int)
 	// Logf receives notices for the administrator.
 	Logf func(format string, args ...any)
 	// Now is the clock of the status; nil: time.Now.
@@ -47,8 +48,8 @@ type Options struct {
 type Fleet struct {
 	o     Options
 	kv    *kv
-	cli   *clientv3.Client
-	local engine.Backend // versions over o.Local
+	cc    clientv3.Config // the client's, for dial
+	local engine.Backend  // versions over o.Local
 	logf  func(string, ...any)
 
 	// mode is held shared by every offline Put and alone to go online,
@@ -87,8 +88,10 @@ type state struct {
 	lastErr string
 }
 
-// New builds the Fleet and its etcd client. It does no network I/O, so
-// it does not fail when etcd is down; Start does the first contact.
+// New builds the Fleet and, without an RBAC user, its etcd client. It
+// does no network I/O, so it does not fail when etcd is down; Start does
+// the first contact. With an RBAC user, making the client authenticates,
+// which needs etcd: that client is made by the first contact (dial).
 func New(o Options) (*Fleet, error) {
 	if o.Logf == nil {
 		o.Logf = engine.StderrLogf
@@ -100,22 +103,64 @@ func New(o Options) (*Fleet, error) {
 	if err != nil {
 		return nil, err
 	}
-	cli, err := clientv3.New(cc)
-	if err != nil {
-		return nil, fmt.Errorf("etcd client for %v: %w", o.Config.Endpoints, err)
-	}
 	f := &Fleet{
-		o: o, cli: cli, local: engine.Local(o.Local), logf: o.Logf,
-		kv:      &kv{cli: cli, prefix: o.Config.Prefix, sealer: o.Sealer, timeout: o.Config.Timeout.D()},
+		o: o, cc: cc, local: engine.Local(o.Local), logf: o.Logf,
+		kv:      &kv{prefix: o.Config.Prefix, sealer: o.Sealer, timeout: o.Config.Timeout.D()},
 		pending: map[string]bool{},
 		wake:    make(chan struct{}, 1),
+	}
+	if cc.Username == "" {
+		if err := f.dial(); err != nil {
+			return nil, err
+		}
 	}
 	f.state.Store(&state{since: o.Now(), lastErr: "not yet in contact with etcd"})
 	return f, nil
 }
 
+// dial makes the etcd client if it is not made yet. With an RBAC user
+// clientv3.New authenticates, bounded by DialTimeout (the timeout): an
+// error then is etcd not answering (errEtcd), or the user's name or
+// password refused (rpctypes.ErrAuthFailed). Called by New and by the
+// first contact, from one goroutine at a time.
+func (f *Fleet) dial() error {
+	if f.kv.cli.Load() != nil {
+		return nil
+	}
+	cli, err := clientv3.New(f.cc)
+	if err != nil {
+		if f.cc.Username != "" && !errors.Is(err, rpctypes.ErrAuthFailed) {
+			return etcdErr(fmt.Sprintf("authenticating as %q", f.cc.Username), err)
+		}
+		return fmt.Errorf("etcd client for %v: %w", f.o.Config.Endpoints, err)
+	}
+	f.kv.cli.Store(cli)
+	return nil
+}
+
+// redial drops an RBAC user's client before a probe of an offline host,
+// so that the next dial makes a new one that authenticates afresh. The
+// old client's token may be one etcd no longer knows (a member keeps the
+// tokens it issued in memory: a cluster restarted has none), and etcd
+// 3.4 refuses every request carrying it, Authenticate included, so that
+// client's own renewal never succeeds. Only the sync loop calls it, while
+// offline, when requests do not use the client.
+func (f *Fleet) redial() {
+	if f.cc.Username == "" {
+		return
+	}
+	if cli := f.kv.cli.Swap(nil); cli != nil {
+		_ = cli.Close()
+	}
+}
+
 // Close closes the etcd client.
-func (f *Fleet) Close() error { return f.cli.Close() }
+func (f *Fleet) Close() error {
+	if cli := f.kv.cli.Load(); cli != nil {
+		return cli.Close()
+	}
+	return nil
+}
 
 func (f *Fleet) online() bool { return f.state.Load().online }
 
@@ -204,6 +249,10 @@ func (f *Fleet) offlineGet(user string) (store.Record, bool, engine.Version, err
 			"an administrator must make etcd reachable from this host (see `totpctl cluster status`)", engine.ErrUnavailable, f.state.Load().lastErr)
 	}
 	rec, ok, ver, err := f.local.Get(user)
+	if err == nil && ok && rec.Copy != nil && rec.Copy.Unreadable {
+		return store.Record{}, false, 0, fmt.Errorf("%w: the record of %q in etcd did not open when this host last copied it (tampered, or sealed under another key), so offline it is denied",
+			store.ErrCorrupt, user)
+	}
 	rec.Copy = nil
 	return rec, ok, ver | engine.OfflineBit, err
 }
@@ -222,17 +271,56 @@ func (f *Fleet) Put(rec store.Record, ver engine.Version) (engine.Version, error
 	rev, err := f.kv.put(context.Background(), rec, int64(ver))
 	switch {
 	case err == nil:
+		f.keepCopy(rec, rev)
 		return engine.Version(rev), nil
 	case errors.Is(err, errNotCurrent):
 		return 0, engine.ErrConflict
 	case errors.Is(err, errEtcd):
-		// The write may or may not have happened. Deciding again reads
-		// it if it did (the code is then used: refused, never twice).
+		// The write may or may not have happened. The host is offline
+		// now, so the engine decides again over the local copy: with
+		// offline = "local" the same login is accepted (or its failure
+		// counted) at most once more here, and the write-back's rules
+		// (the later step; failures added) make the two one; with
+		// "deny" it answers unavailable.
 		f.goOffline(err)
 		return 0, engine.ErrConflict
 	default:
 		return 0, err
 	}
+}
+
+// keepCopy writes what this host just wrote to etcd into its local copy
+// before the answer: the copy must hold every step the host accepted and
+// every failure it counted before the host can go offline, not only once
+// the watch brings them back (the watch's copy is then a no-op). A
+// failure here is logged: etcd has the decision, which stands.
+func (f *Fleet) keepCopy(rec store.Record, rev int64) {
+	if err := f.copyIn(rec, rev); err != nil {
+		f.logf("cluster: the local copy of %q was not updated (it has it once the watch brings it): %v", rec.User, err)
+	}
+}
+
+// copyIn takes rec, etcd's record at modRev, as the local copy, unless
+// the copy is as new or holds offline decisions (the write-back merges
+// those).
+func (f *Fleet) copyIn(rec store.Record, modRev int64) error {
+	unlock := f.lock(rec.User)
+	defer unlock()
+	for try := 0; try < 3; try++ {
+		prev, found, lver, err := f.local.Get(rec.User)
+		if err == nil && found && prev.Copy != nil && (prev.Copy.Offline != nil || prev.Copy.Rev >= modRev) {
+			return nil
+		}
+		if err == nil && found && prev.Copy == nil {
+			f.logf("cluster: user %q had its own record on this host (from before fleet mode); the cluster's replaces it", rec.User)
+		}
+		rec.Copy = &store.ClusterCopy{Rev: modRev}
+		_, err = f.local.Put(rec, lver)
+		if !errors.Is(err, engine.ErrConflict) {
+			return err
+		}
+	}
+	return nil
 }
 
 // offlinePut saves a decision made offline in the local copy, with what

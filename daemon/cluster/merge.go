@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"slices"
@@ -35,7 +37,7 @@ func loginFields(r store.Record) []byte {
 	r.LastStep, r.DriftSteps, r.Failures = 0, 0, 0
 	r.LockedUntil, r.LockedForever = time.Time{}, false
 	r.LastSuccess, r.FirstRequired = time.Time{}, time.Time{}
-	r.RecoveryHashes, r.Seq, r.Copy = nil, 0, nil
+	r.RecoveryHashes, r.Seq, r.Copy, r.WriteBack = nil, 0, nil, ""
 	b, _ := json.Marshal(&r) // a Record always encodes
 	return b
 }
@@ -69,16 +71,22 @@ func offlineChanges(prev store.Record, found bool, next store.Record) (*store.Cl
 		off.UsedRecovery = slices.Clone(off.UsedRecovery)
 	} else {
 		off.EnrolledAt = prev.EnrolledAt
+		off.ID = writeBackID()
 	}
 	if next.LastStep > prev.LastStep || next.LastSuccess.After(prev.LastSuccess) {
 		off.Accepted = true
 		off.Failures = 0 // a success forgives what came before it here
 	}
-	if next.Failures > prev.Failures {
+	if next.Failures >= prev.Failures {
 		off.Failures += next.Failures - prev.Failures
+	} else {
+		// The count restarted (a timed lock ran out): what led to that
+		// lock was served, only the failures since count.
+		off.Failures = next.Failures
 	}
 	if (next.LockedForever && !prev.LockedForever) || (!next.LockedUntil.IsZero() && !next.LockedUntil.Equal(prev.LockedUntil)) {
 		off.Locked = true
+		off.Failures = 0 // carried by the lock itself, not added again
 	}
 	if !next.LockedForever && next.LockedUntil.IsZero() {
 		off.Locked = false // a success offline lifted it
@@ -96,12 +104,15 @@ func offlineChanges(prev store.Record, found bool, next store.Record) (*store.Cl
 // decisions, over remote, etcd's record now (found or not). write false
 // means etcd's record stands as it is (an enrollment changed meanwhile)
 // or, if !found, that the user is gone from the cluster.
-func merge(remote store.Record, found bool, local store.Record, relock func(*store.Record)) (out store.Record, write bool) {
+func merge(remote store.Record, found bool, local store.Record, addFailures func(*store.Record, int)) (out store.Record, write bool) {
 	off := local.Copy.Offline
+	if found && off.ID != "" && remote.WriteBack == off.ID {
+		return remote, false // this write-back landed already (its answer was lost)
+	}
 	if !found {
 		if local.Copy.Rev == 0 {
 			out = local // never in etcd: the host's decisions are all there is
-			out.Copy = nil
+			out.Copy, out.WriteBack = nil, off.ID
 			return out, true
 		}
 		return store.Record{}, false
@@ -122,7 +133,11 @@ func merge(remote store.Record, found bool, local store.Record, relock func(*sto
 	if out.UID == nil {
 		out.UID = local.UID
 	}
-	out.Failures += off.Failures
+	if addFailures != nil {
+		addFailures(&out, off.Failures)
+	} else {
+		out.Failures += off.Failures
+	}
 	if off.Locked {
 		out.LockedForever = out.LockedForever || local.LockedForever
 		if local.LockedUntil.After(out.LockedUntil) {
@@ -134,8 +149,13 @@ func merge(remote store.Record, found bool, local store.Record, relock func(*sto
 			return slices.Contains(off.UsedRecovery, h)
 		})
 	}
-	if off.Failures > 0 && relock != nil {
-		relock(&out)
-	}
+	out.WriteBack = off.ID
 	return out, true
+}
+
+// writeBackID returns a new random write-back id.
+func writeBackID() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	return hex.EncodeToString(b)
 }

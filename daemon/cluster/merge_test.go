@@ -49,7 +49,18 @@ func TestOfflineChangesLoginOnly(t *testing.T) {
 	c, err = offlineChanges(prev, true, locked)
 	require.NoError(t, err)
 	require.True(t, c.Offline.Locked)
-	require.Equal(t, 5, c.Offline.Failures)
+	require.Zero(t, c.Offline.Failures, "the failures that set a lock are carried by the lock, not added again")
+	require.NotEmpty(t, c.Offline.ID)
+
+	// The lock ran out and the count restarted at one new failure: only
+	// that one counts.
+	locked.Copy = c
+	after := locked
+	after.Failures, after.LockedUntil = 1, time.Time{}
+	c, err = offlineChanges(locked, true, after)
+	require.NoError(t, err)
+	require.Equal(t, 1, c.Offline.Failures)
+	require.False(t, c.Offline.Locked)
 
 	for name, change := range map[string]func(r *store.Record){
 		"disable":         func(r *store.Record) { r.Secret = nil },
@@ -75,8 +86,9 @@ func TestOfflineChangesLoginOnly(t *testing.T) {
 // TestMerge: the write-back rules of PRODUCT.md §8.
 func TestMerge(t *testing.T) {
 	relocks := 0
-	relock := func(r *store.Record) {
+	relock := func(r *store.Record, n int) {
 		relocks++
+		r.Failures += n
 		if r.Failures >= 5 && r.LockedUntil.IsZero() {
 			r.LockedUntil = t0.Add(time.Hour)
 		}
@@ -84,7 +96,7 @@ func TestMerge(t *testing.T) {
 	local := enrolled("alice")
 	local.LastStep, local.LastSuccess, local.Failures = 105, t0.Add(time.Minute), 0
 	local.RecoveryHashes = []string{"h1", "h3"}
-	local.Copy = &store.ClusterCopy{Rev: 42, Offline: &store.OfflineChanges{EnrolledAt: t0, Accepted: true, UsedRecovery: []string{"h2"}}}
+	local.Copy = &store.ClusterCopy{Rev: 42, Offline: &store.OfflineChanges{ID: "wb1", EnrolledAt: t0, Accepted: true, UsedRecovery: []string{"h2"}}}
 
 	t.Run("later step wins, used code goes", func(t *testing.T) {
 		remote := enrolled("alice")
@@ -95,6 +107,13 @@ func TestMerge(t *testing.T) {
 		require.Equal(t, []string{"h1", "h3"}, out.RecoveryHashes)
 		require.Equal(t, 1, out.Failures, "failures other hosts counted stay")
 		require.Nil(t, out.Copy)
+		require.Equal(t, "wb1", out.WriteBack, "the merged record names its write-back")
+
+		// The write-back landed but its answer was lost: the retry finds
+		// its id in etcd's record and merges nothing twice.
+		again, write := merge(out, true, local, relock)
+		require.False(t, write)
+		require.Equal(t, out.Failures, again.Failures)
 
 		remote.LastStep = 110
 		out, _ = merge(remote, true, local, relock)
@@ -104,7 +123,7 @@ func TestMerge(t *testing.T) {
 		l := local
 		l.LastStep = 100
 		l.Failures = 3
-		l.Copy = &store.ClusterCopy{Rev: 42, Offline: &store.OfflineChanges{EnrolledAt: t0, Failures: 3}}
+		l.Copy = &store.ClusterCopy{Rev: 42, Offline: &store.OfflineChanges{ID: "wb2", EnrolledAt: t0, Failures: 3}}
 		remote := enrolled("alice")
 		remote.Failures = 2
 		before := relocks

@@ -8,9 +8,9 @@ import (
 	"sync"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/totpd/totpd/daemon/engine"
 	"github.com/totpd/totpd/daemon/store"
 )
 
@@ -37,8 +37,15 @@ func (f *Fleet) Start(ctx context.Context) error {
 		return err
 	}
 	if err != nil {
+		// Not even a refused RBAC password stops the daemon: a stopped
+		// daemon refuses every login on the host, the console's too,
+		// while offline the host still decides from its copy.
 		f.state.Store(&state{since: f.o.Now(), lastErr: err.Error()})
-		f.logf("cluster: etcd at %v does not answer at start (%v); deciding logins %s until it does", f.o.Config.Endpoints, err, f.offlineWhat())
+		what := "cannot complete the first contact with etcd at %v"
+		if errors.Is(err, rpctypes.ErrAuthFailed) {
+			what = "etcd at %v refused the RBAC user's name or password (fix the credential " + PasswordCredential + " or password_file and restart)"
+		}
+		f.logf("cluster: "+what+": %v; deciding logins %s until it answers", f.o.Config.Endpoints, err, f.offlineWhat())
 		return nil
 	}
 	f.goOnline(ctx, rev)
@@ -84,6 +91,7 @@ func (f *Fleet) Run(ctx context.Context) {
 			case <-time.After(probeEvery):
 			}
 		}
+		f.redial()
 		rev, err := f.connect(ctx)
 		switch {
 		case errors.Is(err, store.ErrWrongKey):
@@ -93,6 +101,9 @@ func (f *Fleet) Run(ctx context.Context) {
 			}
 			f.goOffline(err)
 		case err != nil:
+			if s := f.state.Load(); s.lastErr != err.Error() {
+				f.logf("cluster: still offline: %v", err)
+			}
 			f.goOffline(err)
 		default:
 			f.goOnline(ctx, rev)
@@ -104,6 +115,9 @@ func (f *Fleet) Run(ctx context.Context) {
 // brings the local copy up to date; it returns the revision to watch
 // from.
 func (f *Fleet) connect(ctx context.Context) (int64, error) {
+	if err := f.dial(); err != nil {
+		return 0, err
+	}
 	if err := f.kv.checkKey(ctx); err != nil {
 		return 0, err
 	}
@@ -117,8 +131,14 @@ func (f *Fleet) connect(ctx context.Context) (int64, error) {
 // flight (mode), after a last write-back of what was decided while
 // connect ran.
 func (f *Fleet) goOnline(ctx context.Context, rev int64) {
+	// Offline Puts wait for the mode lock: the last pass, of what was
+	// decided while connect ran (usually nothing), gets one timeout in
+	// all, past which the host stays offline and tries again later.
 	f.mode.Lock()
-	if err := f.writeBackAll(ctx); err != nil {
+	last, cancel := context.WithTimeout(ctx, f.kv.timeout)
+	err := f.writeBackAll(last)
+	cancel()
+	if err != nil {
 		f.mode.Unlock()
 		f.goOffline(err)
 		return
@@ -165,11 +185,10 @@ func (f *Fleet) writeBack(ctx context.Context, user string) error {
 			return err
 		}
 		if err != nil {
-			f.logf("cluster: %v; the offline decisions about %q are dropped, the record in etcd stands", err, user)
-			f.setPending(user, false)
-			return nil
+			f.logf("cluster: %v; the offline decisions about %q are dropped, and offline the user is denied until etcd's record opens", err, user)
+			return f.markUnreadableLocked(user, rev)
 		}
-		out, write := merge(remote, rfound, local, f.o.Relock)
+		out, write := merge(remote, rfound, local, f.o.AddFailures)
 		if write {
 			nrev, err := f.kv.put(ctx, out, rev)
 			if errors.Is(err, errNotCurrent) {
@@ -308,31 +327,35 @@ func (f *Fleet) adopt(ctx context.Context, user string) error {
 	return nil
 }
 
-// apply takes etcd's record of user at modRev as the local copy, unless
-// the copy is as new or has offline decisions (the write-back merges
-// those).
+// apply takes etcd's record of user at modRev as the local copy
+// (copyIn). A record that does not open leaves a marker that denies the
+// user offline, rather than an older copy or none (not enrolled).
 func (f *Fleet) apply(user string, value []byte, modRev int64) error {
 	rec, err := f.kv.sealer.OpenRecord(user, value)
 	if err != nil {
+		if merr := f.markUnreadable(user, modRev); merr != nil {
+			return fmt.Errorf("%v; and marking its copy unreadable: %v", err, merr)
+		}
 		return err
 	}
+	return f.copyIn(rec, modRev)
+}
+
+// markUnreadable replaces user's local copy by a marker that denies the
+// user offline (store.ClusterCopy.Unreadable), dropping any offline
+// decisions: etcd's record is what they would have been merged into.
+func (f *Fleet) markUnreadable(user string, modRev int64) error {
 	unlock := f.lock(user)
 	defer unlock()
-	for try := 0; try < 3; try++ {
-		prev, found, lver, err := f.local.Get(user)
-		if err == nil && found && prev.Copy == nil && prev.User != "" {
-			f.logf("cluster: user %q had its own record on this host (from before fleet mode); the cluster's replaces it", user)
-		}
-		if err == nil && found && prev.Copy != nil && (prev.Copy.Offline != nil || prev.Copy.Rev >= modRev) {
-			return nil
-		}
-		rec.Copy = &store.ClusterCopy{Rev: modRev}
-		_, err = f.local.Put(rec, lver)
-		if !errors.Is(err, engine.ErrConflict) {
-			return err
-		}
-	}
-	return nil
+	return f.markUnreadableLocked(user, modRev)
+}
+
+// markUnreadableLocked is markUnreadable with the user's lock held.
+func (f *Fleet) markUnreadableLocked(user string, modRev int64) error {
+	_, _, lver, _ := f.local.Get(user)
+	_, err := f.local.Put(store.Record{User: user, LastStep: -1, Copy: &store.ClusterCopy{Rev: modRev, Unreadable: true}}, lver)
+	f.setPending(user, false)
+	return err
 }
 
 // follow watches the prefix from the revision goOnline set, applying
@@ -367,14 +390,23 @@ func (f *Fleet) follow(ctx context.Context) {
 		wg.Wait()
 	}()
 
+	// Watch blocks until etcd has taken the watch, which it cannot while
+	// it is down: it is set up beside the loop, whose ping then finds etcd
+	// gone (a nil wch is never ready).
 	rev := f.followFrom.Load()
-	wch := f.cli.Watch(wctx, f.kv.usersPrefix(), clientv3.WithPrefix(), clientv3.WithRev(rev+1))
+	cli := f.kv.cli.Load() // online: made
+	wchs := make(chan clientv3.WatchChan, 1)
+	go func() {
+		wchs <- cli.Watch(wctx, f.kv.usersPrefix(), clientv3.WithPrefix(), clientv3.WithRev(rev+1))
+	}()
+	var wch clientv3.WatchChan
 	tick := time.NewTicker(probeEvery)
 	defer tick.Stop()
 	for {
 		select {
 		case <-wctx.Done():
 			return
+		case wch = <-wchs:
 		case <-tick.C:
 			if err := f.kv.ping(ctx); err != nil {
 				f.goOffline(err)

@@ -430,3 +430,31 @@ func TestStatusUsersAndRecoveryCodes(t *testing.T) {
 	require.NotEmpty(t, users[1].StateError, "an unreadable user is listed, not hidden")
 	require.Equal(t, wire.ErrCodeState, f.e.Show("bob", info).Error.Code)
 }
+
+// TestAddFailures: failures counted elsewhere (fleet mode's write-back)
+// follow the same lockout rule as one counted here.
+func TestAddFailures(t *testing.T) {
+	f := newFixture(t, func(c *config.Config) {
+		c.Lockout.MaxFailures = 3
+		c.Lockout.Duration = config.Duration(time.Minute)
+	})
+	rec := store.Record{User: "alice", Failures: 1}
+	f.e.AddFailures(&rec, 1)
+	require.Equal(t, 2, rec.Failures)
+	require.True(t, rec.LockedUntil.IsZero(), "below max_failures: not locked")
+	f.e.AddFailures(&rec, 1)
+	require.Equal(t, f.now.Add(time.Minute), rec.LockedUntil, "the sum reached max_failures: locked")
+
+	// A lock that has run out starts the count afresh before adding.
+	f.now = f.now.Add(2 * time.Minute)
+	f.e.AddFailures(&rec, 2)
+	require.Equal(t, 2, rec.Failures)
+	require.True(t, rec.LockedUntil.IsZero())
+
+	// A lock in force is not moved.
+	locked := store.Record{User: "alice", Failures: 3, LockedUntil: f.now.Add(30 * time.Second)}
+	f.e.AddFailures(&locked, 5)
+	require.Equal(t, f.now.Add(30*time.Second), locked.LockedUntil)
+	f.e.AddFailures(&locked, 0)
+	require.Equal(t, 8, locked.Failures)
+}

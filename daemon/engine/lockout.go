@@ -56,16 +56,21 @@ func (tx *userTx) lockIfDue() bool {
 	return true
 }
 
-// LockIfDue applies the lockout rule to rec, a record whose failure
-// count was changed outside a request (fleet mode's write-back adds the
-// failures a host counted offline): it locks rec if the count has
-// reached max_failures and rec is not locked now.
-func (e *Engine) LockIfDue(rec *store.Record) {
-	tx := &userTx{e: e, cfg: e.Config(), now: e.now(), rec: *rec}
-	if locked, _ := tx.locked(); locked {
+// AddFailures applies the lockout rule to n failures counted outside a
+// request (fleet mode's write-back adds those a host counted offline):
+// as fail does for one, a timed lock that has run out first starts the
+// count afresh, then the failures are added and the user locked if the
+// count reaches max_failures and rec is not locked already.
+func (e *Engine) AddFailures(rec *store.Record, n int) {
+	if n <= 0 {
 		return
 	}
-	tx.lockIfDue()
+	tx := &userTx{e: e, cfg: e.Config(), now: e.now(), rec: *rec}
+	tx.expireLock()
+	tx.rec.Failures += n
+	if locked, _ := tx.locked(); !locked {
+		tx.lockIfDue()
+	}
 	*rec = tx.rec
 }
 

@@ -37,6 +37,10 @@ type Record struct {
 	// Copy is set in a fleet host's local copy of a cluster record
 	// (daemon/cluster) and nowhere else: never sent to etcd.
 	Copy *ClusterCopy `json:"copy,omitempty"`
+	// WriteBack is, in fleet mode, the id of the last write-back of
+	// offline decisions merged into this record (OfflineChanges.ID), so
+	// that a write-back whose answer was lost is not merged twice.
+	WriteBack string `json:"wb,omitempty"`
 }
 
 // ClusterCopy is what a fleet host keeps beside its local copy of a
@@ -49,11 +53,18 @@ type ClusterCopy struct {
 	// Offline is set while the host has decisions about the user that
 	// etcd does not have yet.
 	Offline *OfflineChanges `json:"offline,omitempty"`
+	// Unreadable is set when etcd's record of the user did not open
+	// (tampered, or sealed under another key): offline, the user is
+	// denied, never taken for not enrolled.
+	Unreadable bool `json:"unreadable,omitempty"`
 }
 
 // OfflineChanges sums up the decisions a fleet host made about one user
 // from its local copy, for the write-back's merge (daemon/cluster).
 type OfflineChanges struct {
+	// ID names this host's write-back of these changes (random, made
+	// at the first change), which the merged record carries.
+	ID string `json:"id"`
 	// EnrolledAt is the enrollment they were made on: a record in etcd
 	// of another enrollment (re-enrolled or disabled meanwhile) wins.
 	EnrolledAt time.Time `json:"enrolled_at"`
