@@ -27,6 +27,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -500,6 +501,21 @@ func (d *daemon) WaitLog(s string, timeout time.Duration) {
 	testutils.WaitFor(d.t, timeout, fmt.Sprintf("totpd to log %q (log so far:\n%s)", s, d.Stderr()), func() bool {
 		return strings.Contains(d.Stderr(), s)
 	})
+}
+
+// logMarks numbers syncLog's markers across the tests of the process.
+var logMarks atomic.Int64
+
+// syncLog waits until everything the daemon logged before now is in
+// Stderr: it asks about an account that does not exist, whose refusal is
+// audited after every line of the requests answered before it (each is
+// audited before its answer), and waits for that line.
+func (d *daemon) syncLog() {
+	d.t.Helper()
+	name := fmt.Sprintf("te2emark%d", logMarks.Add(1))
+	_, err := d.Call(wire.Request{Op: wire.OpLoginQuery, User: name, Service: "e2e-mark"})
+	require.Equal(d.t, wire.ErrCodeNoUser, errCode(err), "the marker %s must be an unknown account", name)
+	d.WaitLog(fmt.Sprintf("user=%q", name), 10*time.Second)
 }
 
 // Alive fails the test if the current run has exited.

@@ -306,8 +306,10 @@ func hostWrongCode(t *testing.T, secret string) string {
 }
 
 // hostAudit reports the daemon's audit lines (stderr: no journal in the
-// tests) about user.
+// tests) about user, as of now: the log reaches the test through a pipe
+// and a copying goroutine, so it first waits for a marker (syncLog).
 func hostAudit(d *daemon, user string) []string {
+	d.syncLog()
 	var out []string
 	for _, l := range strings.Split(d.Stderr(), "\n") {
 		if strings.Contains(l, fmt.Sprintf("user=%q", user)) {
