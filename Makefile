@@ -19,7 +19,8 @@ all: build
 build: man
 	@mkdir -p $(BUILD)
 	$(GO) build ./...
-	$(GO) build $(GOFLAGS_BUILD) -o $(BUILD)/totpd ./daemon/cmd/totpd
+	$(GO) build $(GOFLAGS_BUILD) -tags nofleet -o $(BUILD)/totpd ./daemon/cmd/totpd
+	$(GO) build $(GOFLAGS_BUILD) -o $(BUILD)/totpd-fleet ./daemon/cmd/totpd
 	$(GO) build $(GOFLAGS_BUILD) -o $(BUILD)/totpctl ./cli
 	pam/build.sh $(BUILD)
 

@@ -79,6 +79,12 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
+	if cfg.Cluster.Backend == config.BackendEtcd {
+		if !fleetBuiltIn {
+			return execFleet() // returns only on error
+		}
+		fleetMemory()
+	}
 	key, err := store.LoadMasterKey(o.CredentialsDir, cfg.MasterKeyFile)
 	if err != nil {
 		return fmt.Errorf("master key: %w", err)

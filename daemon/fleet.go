@@ -1,3 +1,5 @@
+//go:build !nofleet
+
 package daemon
 
 import (
@@ -9,6 +11,10 @@ import (
 	"github.com/totpd/totpd/daemon/config"
 	"github.com/totpd/totpd/daemon/store"
 )
+
+// fleetBuiltIn says this build links fleet mode (the etcd client); the
+// lean build (tag nofleet, /usr/sbin/totpd) execs totpd-fleet instead.
+const fleetBuiltIn = true
 
 // runningFleet is fleet mode's backend with the goroutine that keeps it
 // in step with etcd.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -62,6 +64,13 @@ func startFleet(t *testing.T, b binaries, o fleetOptions) *fleet {
 		d := f.newHost(f.Cfg, key)
 		d.Start()
 		waitOnline(d, 30*time.Second)
+		if i == 0 {
+			// totpd (built without fleet mode) runs totpd-fleet in its
+			// place, same pid: the pid the harness started is it now.
+			exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", d.Pid()))
+			require.NoError(f.t, err)
+			require.Equal(f.t, "totpd-fleet", filepath.Base(exe), "the fleet host's program")
+		}
 		f.hosts = append(f.hosts, d)
 	}
 	return f

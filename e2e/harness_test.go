@@ -123,6 +123,12 @@ func bins(t *testing.T) binaries {
 			if os.Getenv("TOTPD_E2E_RACE") == "1" {
 				args = append(args, "-race")
 			}
+			// totpd as the Makefile builds it: without fleet mode, which
+			// it execs totpd-fleet for (daemon/exec.go).
+			pkg, tags, _ := strings.Cut(pkg, " -tags ")
+			if tags != "" {
+				args = append(args, "-tags", tags)
+			}
 			args = append(args, "-o", out, pkg)
 			cmd := exec.Command(goTool(), args...)
 			cmd.Dir = root
@@ -137,7 +143,7 @@ func bins(t *testing.T) binaries {
 		jobs := map[string]string{built.Wirecall: "./e2e/testdata/wirecall", built.Flood: "./e2e/testdata/flood", built.FakeServer: "./e2e/testdata/fakeserver"}
 		if dir := os.Getenv("TOTPD_BUILD_DIR"); dir != "" {
 			built.Totpd, built.Totpctl = filepath.Join(dir, "totpd"), filepath.Join(dir, "totpctl")
-			for _, p := range []string{built.Totpd, built.Totpctl} {
+			for _, p := range []string{built.Totpd, built.Totpctl, filepath.Join(dir, "totpd-fleet")} {
 				if _, err := os.Stat(p); err != nil {
 					builtErr = fmt.Errorf("TOTPD_BUILD_DIR=%s: %w", dir, err)
 					return
@@ -145,7 +151,8 @@ func bins(t *testing.T) binaries {
 			}
 		} else {
 			built.Totpd, built.Totpctl = filepath.Join(builtDir, "totpd"), filepath.Join(builtDir, "totpctl")
-			jobs[built.Totpd] = "./daemon/cmd/totpd"
+			jobs[built.Totpd] = "./daemon/cmd/totpd -tags nofleet"
+			jobs[filepath.Join(builtDir, "totpd-fleet")] = "./daemon/cmd/totpd"
 			jobs[built.Totpctl] = "./cli"
 		}
 		errs := make(chan error, len(jobs))

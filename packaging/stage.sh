@@ -59,9 +59,13 @@ put() {
 
 # Programs. The Makefile builds them stripped (-s) with the version in.
 put 0755 "$build/totpd" "$prefix/sbin/totpd"
+# totpd built with fleet mode, which totpd execs when [cluster] asks for it
+# (daemon/exec.go): found as ../libexec/totpd/totpd-fleet from totpd.
+put 0755 "$build/totpd-fleet" "$prefix/libexec/totpd/totpd-fleet"
 put 0755 "$build/totpctl" "$prefix/bin/totpctl"
 # The C linker's .comment section (compiler versions) serves nobody.
 objcopy --remove-section=.comment "$dest$prefix/sbin/totpd"
+objcopy --remove-section=.comment "$dest$prefix/libexec/totpd/totpd-fleet"
 objcopy --remove-section=.comment "$dest$prefix/bin/totpctl"
 
 # The PAM module: the C loader and, beside it, the Go library it loads in

@@ -132,8 +132,9 @@ func treeFiles(t *testing.T, dir string) map[string]entry {
 
 // wantDeb is what the .deb must hold (issue 8, ARCHITECTURE.md, "The parts", and README, "Packages").
 var wantDeb = map[string]string{
-	"/usr/sbin/totpd":  "-rwxr-xr-x",
-	"/usr/bin/totpctl": "-rwxr-xr-x",
+	"/usr/sbin/totpd":                                    "-rwxr-xr-x",
+	"/usr/libexec/totpd/totpd-fleet":                     "-rwxr-xr-x",
+	"/usr/bin/totpctl":                                   "-rwxr-xr-x",
 	"/usr/lib/x86_64-linux-gnu/security/pam_totpd.so":    "-rw-r--r--",
 	"/usr/lib/x86_64-linux-gnu/security/pam_totpd_go.so": "-rw-r--r--",
 	"/usr/lib/systemd/system/totpd.socket":               "-rw-r--r--",
