@@ -21,7 +21,13 @@ import (
 )
 
 func newDaemonEnv(b *Bench, totpd string) (*daemonEnv, error) {
-	dir := filepath.Join(b.WorkDir, "daemon")
+	return newDaemonEnvIn(b, totpd, "daemon")
+}
+
+// newDaemonEnvIn lays out a daemon in the scratch directory name, with
+// b.Users accounts and the local store (writeConfig adds to that).
+func newDaemonEnvIn(b *Bench, totpd, name string) (*daemonEnv, error) {
+	dir := filepath.Join(b.WorkDir, name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -34,24 +40,8 @@ func newDaemonEnv(b *Bench, totpd string) (*daemonEnv, error) {
 	}
 	d.names = names
 	cfg := filepath.Join(dir, "totpd.toml")
-	conf := fmt.Sprintf(`# totpd bench: a throwaway daemon
-socket          = %q
-state_dir       = %q
-master_key_file = %q
-admin_group     = ""
-issuer          = "totpd-bench"
-
-[totp]
-window = 1
-
-[lockout]
-max_failures = 1000   # failure verifications in the bench must not lock anyone
-duration     = "15m"
-
-[policy]
-require = "none"
-`, d.socket, filepath.Join(dir, "state"), filepath.Join(dir, "master.key"))
-	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
+	d.spec.config = cfg
+	if err := d.writeConfig(""); err != nil {
 		return nil, err
 	}
 	empty := filepath.Join(dir, "empty")
@@ -83,6 +73,32 @@ require = "none"
 	}
 	d.cl = client.New(d.socket, 10*time.Second)
 	return d, nil
+}
+
+// writeConfig writes the daemon's configuration, with extra (a
+// [cluster] table, say) at its end; it takes effect at the next start.
+func (d *daemonEnv) writeConfig(extra string) error {
+	conf := fmt.Sprintf(`# totpd bench: a throwaway daemon
+socket          = %q
+state_dir       = %q
+master_key_file = %q
+admin_group     = ""
+issuer          = "totpd-bench"
+
+[totp]
+window = 1
+
+[lockout]
+max_failures = 1000   # failure verifications in the bench must not lock anyone
+duration     = "15m"
+
+[policy]
+require = "none"
+`, d.socket, filepath.Join(d.dir, "state"), filepath.Join(d.dir, "master.key"))
+	if extra != "" {
+		conf += "\n" + extra
+	}
+	return os.WriteFile(d.spec.config, []byte(conf), 0o644)
 }
 
 func (d *daemonEnv) close() {

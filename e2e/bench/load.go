@@ -118,7 +118,14 @@ func (d *daemonEnv) throughput(ctx context.Context, clients int) (*runResult, er
 	if err := d.waitFreshStep(ctx); err != nil {
 		return nil, err
 	}
-	d.b.Progressf("throughput: %d clients, %s users, one current code each", clients, fmtInt(int64(len(d.users))))
+	return d.verifyEach(ctx, clients, d.users)
+}
+
+// verifyEach runs clients concurrent callers over users, each user once
+// with its current code, and times the whole. The caller sees to it that
+// the codes are fresh: waitFreshStep, or users no run of this step used.
+func (d *daemonEnv) verifyEach(ctx context.Context, clients int, users []benchUser) (*runResult, error) {
+	d.b.Progressf("throughput: %d clients, %s users, one current code each", clients, fmtInt(int64(len(users))))
 	var next atomic.Int64
 	var maxStep atomic.Int64
 	maxStep.Store(-1)
@@ -135,10 +142,10 @@ func (d *daemonEnv) throughput(ctx context.Context, clients int) (*runResult, er
 			defer wg.Done()
 			for {
 				i := int(next.Add(1) - 1)
-				if i >= len(d.users) || ctx.Err() != nil {
+				if i >= len(users) || ctx.Err() != nil {
 					return
 				}
-				u := &d.users[i]
+				u := &users[i]
 				t := time.Now()
 				code, st := u.code(t)
 				for {
@@ -160,7 +167,7 @@ func (d *daemonEnv) throughput(ctx context.Context, clients int) (*runResult, er
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	r := &runResult{wall: wall, outcomes: map[string]int{}, clients: clients, users: len(d.users), cost: c}
+	r := &runResult{wall: wall, outcomes: map[string]int{}, clients: clients, users: len(users), cost: c}
 	var all []time.Duration
 	for w := range clients {
 		all = append(all, lats[w]...)

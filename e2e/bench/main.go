@@ -8,7 +8,7 @@
 //
 // Usage (as root, after `make build`):
 //
-//	go run ./e2e/bench -build build [-only daemon|pam|ssh|security] [-json FILE]
+//	go run ./e2e/bench -build build [-only daemon|fleet|pam|ssh|security] [-json FILE]
 //
 // Sections are functions registered in the sections list below; a new
 // section (the PAM and sshd rows) is a function returning rows.
@@ -40,6 +40,7 @@ type section struct {
 // sections run in this order; -only picks one of them by name.
 var sections = []section{
 	{"daemon", "anchor fsync replace; durable verifications/s, p99 at 500/s, RSS and start with 10,000 users", runDaemon},
+	{"fleet", "fleet mode on a 3-member etcd on loopback beside the local store: sequential p50 and p99, verifications/s at 64 clients", runFleet},
 	{"pam", "the floors; one pamtester authentication, ours / pam_google_authenticator (DISALLOW_REUSE) and / pam_oath", runPAM},
 	{"ssh", "sshd keyboard-interactive login p50, ours / pam_google_authenticator", runSSH},
 	{"security", "systemd-analyze security --offline=true of packaging/systemd/totpd.service", runSecurity},

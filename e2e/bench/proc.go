@@ -209,11 +209,13 @@ func startDaemon(ctx context.Context, s procSpec) (*daemonProc, error) {
 }
 
 // totpdPID reports the pid of the totpd process: the unshare pid itself
-// (unshare and sh exec), or else a descendant named totpd.
+// (unshare and sh exec), or else a descendant named totpd (or, in fleet
+// mode, totpd-fleet, which totpd execs).
 func (p *daemonProc) totpdPID() (int, error) {
 	var walk func(pid, depth int) int
 	walk = func(pid, depth int) int {
-		if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); strings.TrimSpace(string(comm)) == "totpd" {
+		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		if c := strings.TrimSpace(string(comm)); c == "totpd" || c == "totpd-fleet" {
 			return pid
 		}
 		if depth > 3 {

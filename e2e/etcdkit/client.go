@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"testing"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -221,7 +222,11 @@ func password() string {
 // A missing etcdctl fails the test by testutils.Unmet's rule.
 func (c *Cluster) Etcdctl(args ...string) (string, error) {
 	c.t.Helper()
-	testutils.RequireTools(c.t, "etcd-client", EtcdctlBinary)
+	if tb, ok := c.t.(testing.TB); ok {
+		testutils.RequireTools(tb, "etcd-client", EtcdctlBinary)
+	} else if _, err := os.Stat(EtcdctlBinary); err != nil {
+		c.t.Fatalf("%s is missing (Debian: etcd-client): %v", EtcdctlBinary, err)
+	}
 	full := []string{"--endpoints", strings.Join(c.Endpoints(), ",")}
 	if c.opts.TLS {
 		full = append(full, "--cacert", c.tls.CA, "--cert", c.tls.Cert, "--key", c.tls.Key)

@@ -25,6 +25,9 @@
 // and dies with the test process (Pdeathsig) if that is killed. Nothing
 // here sleeps to synchronise: waits poll a condition with a deadline.
 // Calls are made from the test's goroutine.
+//
+// The harness takes a TB, which testing.TB satisfies; a program that is
+// not a test (the bench, e2e/bench) passes a stand-in of its own.
 package etcdkit
 
 import (
@@ -84,7 +87,7 @@ type RBACUser struct {
 
 // Cluster is a running etcd cluster started by Start.
 type Cluster struct {
-	t        testing.TB
+	t        TB
 	opts     Options
 	base     string // everything of the cluster: data dirs, logs, TLS files
 	members  []*member
@@ -106,15 +109,41 @@ type member struct {
 	up        bool          // started and neither killed nor stopped by the harness
 }
 
+// TB is what the harness needs of its caller: testing.TB has it all. A
+// program's stand-in must stop the calling goroutine in Fatalf (as
+// testing does), run the functions given to Cleanup when it is done with
+// the cluster, last first, and give each TempDir call a fresh directory.
+type TB interface {
+	Helper()
+	Cleanup(func())
+	TempDir() string
+	Logf(format string, args ...any)
+	Errorf(format string, args ...any)
+	Fatalf(format string, args ...any)
+	Failed() bool
+}
+
+// unmet stops the caller for a missing program: testutils.Unmet's rule
+// for a test (a failure under CI or as root, else a skip), a failure for
+// anyone else.
+func unmet(t TB, format string, args ...any) {
+	t.Helper()
+	if tb, ok := t.(testing.TB); ok {
+		testutils.Unmet(tb, format, args...)
+		return
+	}
+	t.Fatalf(format, args...)
+}
+
 var errPortTaken = errors.New("a port was taken between choosing and binding it")
 
 // Start starts the cluster and waits until every member answers a
 // linearizable read; with RBAC it then sets up the users and enables auth.
 // A missing etcd fails the test under CI or as root (testutils.Unmet).
-func Start(t testing.TB, o Options) *Cluster {
+func Start(t TB, o Options) *Cluster {
 	t.Helper()
 	if _, err := os.Stat(Binary); err != nil {
-		testutils.Unmet(t, "%s is missing (Debian: etcd-server; `make deps` installs it): %v", Binary, err)
+		unmet(t, "%s is missing (Debian: etcd-server; `make deps` installs it): %v", Binary, err)
 	}
 	if o.Members == 0 {
 		o.Members = 3
