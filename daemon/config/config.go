@@ -166,6 +166,11 @@ type Policy struct {
 	// EnrollAtLogin lets a user past the deadline enroll inside the login
 	// conversation instead of being refused.
 	EnrollAtLogin bool `toml:"enroll_at_login"`
+	// Remember is how long after an accepted code the same user logging
+	// in again through the same service from the same remote host (and,
+	// for sshd, with the same public key) is let in without a code
+	// (daemon/engine/remember.go); 0 = never, at most MaxRemember.
+	Remember Duration `toml:"remember"`
 }
 
 // Enroll is the [enroll] table.

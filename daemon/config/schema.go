@@ -67,6 +67,7 @@ var schema = []key{
 	field("policy", "exempt_groups", func(c *Config) *[]string { return &c.Policy.ExemptGroups }, asStrings, each(checkGroupName)),
 	field("policy", "grace_period", func(c *Config) *Duration { return &c.Policy.GracePeriod }, asDuration, nonNegative),
 	field("policy", "enroll_at_login", func(c *Config) *bool { return &c.Policy.EnrollAtLogin }, asBool, func(bool) error { return nil }),
+	field("policy", "remember", func(c *Config) *Duration { return &c.Policy.Remember }, asDuration, durationRange(0, MaxRemember)),
 
 	field("enroll", "confirm_codes", func(c *Config) *int { return &c.Enroll.ConfirmCodes }, asInt, intOneOf(1, 2)),
 
@@ -90,6 +91,10 @@ var schema = []key{
 	field("cluster", "offline", func(c *Config) *string { return &c.Cluster.Offline }, asString(nil),
 		oneOf(OfflineLocal, OfflineDeny)),
 }
+
+// MaxRemember bounds [policy] remember: a remembered login stands in for
+// a code, so it lasts at most a day.
+const MaxRemember = 24 * time.Hour
 
 // Limits of the [cluster] table, inclusive.
 const (
