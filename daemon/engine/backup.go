@@ -113,6 +113,11 @@ func raise(r *store.Record, live store.Record, haveLive bool, now time.Time) {
 		period = totp.DefaultParams().Period
 	}
 	r.LastStep = max(r.LastStep, totp.Params{Period: period}.Step(now))
+	// A backup cannot know what was dropped since it was made (remember.go).
+	r.Remembered = nil
+	if now.After(r.ForgetBefore) {
+		r.ForgetBefore = now
+	}
 	same := haveLive && len(r.Secret) > 0 && string(live.Secret) == string(r.Secret) &&
 		(live.UID == nil || r.UID == nil || *live.UID == *r.UID)
 	if !same {

@@ -28,8 +28,12 @@ type Info struct {
 	Service string
 	RHost   string
 	TTY     string
-	// ClaimedBy is "uid N" when Service, RHost and TTY come from a caller
-	// other than root, which may say what it likes (audit.Event.ClaimedBy).
+	// PubKey identifies the public key of the login (wire.Request.PubKey),
+	// for a remembered login's key; not audited.
+	PubKey string
+	// ClaimedBy is "uid N" when Service, RHost, TTY and PubKey come from
+	// a caller other than root, which may say what it likes
+	// (audit.Event.ClaimedBy); a remembered login never takes them.
 	ClaimedBy string
 }
 
@@ -270,6 +274,7 @@ func (e *Engine) update(name string, info Info, reset bool, decide func(tx *user
 // transaction void (userTx.conflict) and is not logged: it is a race
 // that Engine.update resolves by deciding again.
 func (tx *userTx) save() error {
+	tx.pruneRemembered()
 	v, err := tx.e.store.Put(tx.rec, tx.ver)
 	if errors.Is(err, ErrConflict) {
 		tx.conflict = true

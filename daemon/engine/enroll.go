@@ -102,6 +102,7 @@ func (e *Engine) EnrollConfirm(user string, codes []string, info Info, atLogin b
 		tx.rec.Secret, tx.rec.Algorithm, tx.rec.Digits, tx.rec.PeriodSec = pend.Secret, pend.Algorithm, pend.Digits, pend.PeriodSec
 		tx.rec.Pending = nil
 		tx.rec.EnrolledAt = tx.now
+		tx.dropRemembered() // a new secret: none of the old one's logins stands
 		tx.rec.LastStep = last
 		tx.rec.DriftSteps = 0
 		tx.succeed()
@@ -178,6 +179,7 @@ func (e *Engine) AdminEnroll(user string, info Info) *wire.Response {
 		tx.rec.Secret, tx.rec.Algorithm, tx.rec.Digits, tx.rec.PeriodSec = secret, string(p.Algorithm), p.Digits, int(p.Period/time.Second)
 		tx.rec.Pending = nil
 		tx.rec.EnrolledAt = tx.now
+		tx.dropRemembered() // a new secret: none of the old one's logins stands
 		tx.rec.LastStep = -1
 		tx.rec.DriftSteps = 0
 		tx.clearLockout()

@@ -71,6 +71,7 @@ func (e *Engine) Import(user string, imp *wire.ImportSecret, info Info) *wire.Re
 		tx.rec.Secret, tx.rec.Algorithm, tx.rec.Digits, tx.rec.PeriodSec = secret, string(p.Algorithm), p.Digits, int(p.Period/time.Second)
 		tx.rec.Pending = nil
 		tx.rec.EnrolledAt = tx.now
+		tx.dropRemembered()
 		// The code showing now may have been typed under the old module a
 		// moment ago, after the file was read: it is refused, the next one
 		// is taken (as a restore does).

@@ -53,6 +53,7 @@ func (tx *userTx) lockIfDue() bool {
 	} else {
 		tx.rec.LockedUntil = tx.now.Add(d)
 	}
+	tx.dropRemembered() // a lockout ends every remembered login (remember.go)
 	return true
 }
 

@@ -17,6 +17,9 @@ func (e *Engine) LoginQuery(user string, info Info) *wire.Response {
 				return tx.ok("denied", "locked", &wire.Response{Action: wire.ActionDeny, Locked: true,
 					Messages: []wire.Message{{Error: true, Text: tx.lockedMessage()}}})
 			}
+			if until, ok := tx.rememberedUntil(); ok {
+				return tx.rememberedAnswer(until)
+			}
 			return tx.ok("prompt", "enrolled", &wire.Response{Action: wire.ActionPrompt})
 		}
 		req, err := tx.required()
@@ -70,6 +73,9 @@ func (tx *userTx) verify(code, what string) *wire.Response {
 	switch out := tx.checkCode(code); out {
 	case outTOTP, outRecovery:
 		tx.succeed()
+		if what == "login" {
+			tx.remember()
+		}
 		if err := tx.save(); err != nil {
 			return tx.saveFailed()
 		}

@@ -99,6 +99,7 @@ func (tx *userTx) clearSecret() {
 	tx.rec.LastStep = -1
 	tx.rec.DriftSteps = 0
 	tx.rec.EnrolledAt = time.Time{}
+	tx.dropRemembered()
 }
 
 // RecoveryCodes replaces user's recovery codes after a valid code.

@@ -68,6 +68,7 @@ var ops = map[wire.Op]opSpec{
 		return e.Require(user, req.Grace, info)
 	}},
 	wire.OpUserExempt: {classAdmin, byUser((*engine.Engine).Exempt)},
+	wire.OpUserForget: {classAdmin, byUser((*engine.Engine).Forget)},
 	wire.OpClusterStatus: {classAdmin, func(e *engine.Engine, _ string, _ *wire.Request, info engine.Info) *wire.Response {
 		return e.ClusterStatus(info)
 	}},

@@ -88,6 +88,7 @@ func requestInfo(p Peer, who caller, req *wire.Request) engine.Info {
 	info := engine.Info{
 		Op: wire.Op(auditOp(req.Op)), Caller: who.name,
 		Service: bounded(req.Service), RHost: bounded(req.RHost), TTY: bounded(req.TTY),
+		PubKey: bounded(req.PubKey),
 	}
 	info.ClaimedBy = claimedBy(p, info)
 	return info
@@ -102,11 +103,11 @@ func bounded(v string) string {
 }
 
 // claimedBy reports "uid N" when a caller other than root sent the
-// login's service, rhost or tty (a screen locker running as the user):
+// login's service, rhost, tty or public key (a screen locker running as the user):
 // the audit marks them as that caller's claim. Root's (sshd, login, su)
 // are taken as said, and "" means nothing to mark.
 func claimedBy(p Peer, info engine.Info) string {
-	if p.UID == 0 || info.Service == "" && info.RHost == "" && info.TTY == "" {
+	if p.UID == 0 || info.Service == "" && info.RHost == "" && info.TTY == "" && info.PubKey == "" {
 		return ""
 	}
 	return uidName(p.UID)

@@ -216,7 +216,7 @@ func TestOpsTable(t *testing.T) {
 		wire.OpLoginQuery, wire.OpLoginVerify, wire.OpLoginEnrollBegin, wire.OpLoginEnrollConfirm,
 		wire.OpEnrollBegin, wire.OpEnrollConfirm, wire.OpStatus, wire.OpDisable, wire.OpRecoveryCodes,
 		wire.OpUsers, wire.OpUserShow, wire.OpUserEnroll, wire.OpUserDisable, wire.OpUserUnlock,
-		wire.OpUserCheck, wire.OpUserRequire, wire.OpUserExempt,
+		wire.OpUserCheck, wire.OpUserRequire, wire.OpUserExempt, wire.OpUserForget,
 		wire.OpImport, wire.OpBackup, wire.OpRestore, wire.OpMetrics, wire.OpClusterStatus,
 	}
 	self := map[wire.Op]bool{wire.OpEnrollBegin: true, wire.OpEnrollConfirm: true, wire.OpStatus: true, wire.OpDisable: true, wire.OpRecoveryCodes: true}

@@ -33,7 +33,15 @@ type Record struct {
 	OverrideGraceSec int64     `json:"override_grace,omitempty"`
 	OverrideGraceSet bool      `json:"override_grace_set,omitempty"` // OverrideGraceSec applies, even 0
 	Pending          *Pending  `json:"pending,omitempty"`
-	Seq              uint64    `json:"seq"` // bumped by the store on each Put
+	// Remembered are the user's remembered logins ([policy] remember,
+	// daemon/engine/remember.go), each only a hash of what it is for.
+	Remembered []Remembered `json:"remembered,omitempty"`
+	// ForgetBefore is the last time the remembered logins were dropped
+	// (a lockout, a disable, a re-enrollment, forget, a restore): an
+	// entry made before it is void, so that in fleet mode a drop
+	// in etcd wins over the entries a host wrote back from offline.
+	ForgetBefore time.Time `json:"forget_before,omitempty"`
+	Seq          uint64    `json:"seq"` // bumped by the store on each Put
 	// Copy is set in a fleet host's local copy of a cluster record
 	// (daemon/cluster) and nowhere else: never sent to etcd.
 	Copy *ClusterCopy `json:"copy,omitempty"`
@@ -77,6 +85,15 @@ type OfflineChanges struct {
 	Locked bool `json:"locked,omitempty"`
 	// UsedRecovery are the hashes of recovery codes used.
 	UsedRecovery []string `json:"used_recovery,omitempty"`
+}
+
+// Remembered is one remembered login: after an accepted code at At, the
+// login of Key (the hex SHA-256 of the user, service, remote host and
+// public key; never those in clear) is let in without a code until Until.
+type Remembered struct {
+	Key   string    `json:"k"`
+	At    time.Time `json:"at"`
+	Until time.Time `json:"until"`
 }
 
 // Pending is an enrollment that was begun but not yet confirmed.

@@ -44,6 +44,7 @@ func AppendRequest(b []byte, r *Request) []byte {
 	b = appendField(b, "service", r.Service, true)
 	b = appendField(b, "rhost", r.RHost, true)
 	b = appendField(b, "tty", r.TTY, true)
+	b = appendField(b, "pubkey", r.PubKey, true)
 	b = appendField(b, "grace", r.Grace, true)
 	b = appendImport(b, r.Import)
 	return append(b, '}')
@@ -211,6 +212,7 @@ func (d *fastDecoder) request(r *Request) bool {
 		"service": func() bool { return d.string(&r.Service) },
 		"rhost":   func() bool { return d.string(&r.RHost) },
 		"tty":     func() bool { return d.string(&r.TTY) },
+		"pubkey":  func() bool { return d.string(&r.PubKey) },
 		"grace":   func() bool { return d.string(&r.Grace) },
 		"codes": func() bool {
 			r.Codes = []string{}

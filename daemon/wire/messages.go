@@ -40,6 +40,8 @@ const (
 	OpUserCheck   Op = "admin.check"
 	OpUserRequire Op = "admin.require"
 	OpUserExempt  Op = "admin.exempt"
+	// OpUserForget drops the user's remembered logins (`totpctl user forget`).
+	OpUserForget Op = "admin.forget"
 
 	// The admin tools of ARCHITECTURE.md, "Admin tools".
 	OpImport  Op = "admin.import"  // one user's secret from another TOTP module's file
@@ -65,6 +67,11 @@ type Request struct {
 	Service string `json:"service,omitempty"`
 	RHost   string `json:"rhost,omitempty"`
 	TTY     string `json:"tty,omitempty"`
+	// PubKey identifies the public key the login authenticated with, when
+	// the host says (sshd's SSH_AUTH_INFO_0 with ExposeAuthInfo yes): the
+	// hex SHA-256 of its "publickey" lines, for a remembered login's key
+	// (daemon/engine/remember.go). Empty: none known.
+	PubKey string `json:"pubkey,omitempty"`
 	// Grace overrides the grace period for OpUserRequire ("7d", "12h");
 	// empty means the configured grace_period.
 	Grace string `json:"grace,omitempty"`
@@ -144,6 +151,8 @@ type Response struct {
 	Backup *BackupInfo `json:"backup,omitempty"`
 	// Cluster answers OpClusterStatus.
 	Cluster *ClusterStatus `json:"cluster,omitempty"`
+	// Forgotten answers OpUserForget: how many remembered logins went.
+	Forgotten *int `json:"forgotten,omitempty"`
 }
 
 // ClusterStatus is where this host keeps its users' state and whether it

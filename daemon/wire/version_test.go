@@ -69,6 +69,8 @@ func TestValidateBounds(t *testing.T) {
 			r.RHost = v
 		case "tty":
 			r.TTY = v
+		case "pubkey":
+			r.PubKey = v
 		case "grace":
 			r.Grace = v
 		case "codes[1]":
@@ -77,7 +79,7 @@ func TestValidateBounds(t *testing.T) {
 			t.Fatalf("no field %s", field)
 		}
 	}
-	for _, field := range []string{"op", "code", "service", "rhost", "tty", "grace", "codes[1]"} {
+	for _, field := range []string{"op", "code", "service", "rhost", "tty", "pubkey", "grace", "codes[1]"} {
 		r := Request{Version: Version, Op: OpLoginQuery, User: "alice"}
 		set(&r, field, strings.Repeat("a", MaxField))
 		require.NoError(t, r.Validate(), "%s at the limit", field)
