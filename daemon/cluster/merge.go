@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/totpd/totpd/daemon/engine"
 	"github.com/totpd/totpd/daemon/store"
 )
 
@@ -26,6 +27,13 @@ import (
 //     winning; recovery codes used offline are gone; an enrollment changed
 //     meanwhile (an admin disable, a re-enrollment) wins over everything
 //     decided offline.
+//   - Remembered logins ([policy] remember, daemon/engine/remember.go)
+//     are a login's too: one made offline is kept, and so is a drop made
+//     offline (a lockout, or `totpctl user forget`, which only ever drops
+//     and so may run offline). The write-back unites etcd's entries and
+//     the copy's, void those made before the later drop of the two
+//     (engine.UniteRemembered); a record locked after the merge keeps none.
+//     So a drop in etcd meanwhile wins.
 
 // errNeedsCluster is offlineChanges' refusal of a change that is not a
 // login's.
@@ -38,6 +46,7 @@ func loginFields(r store.Record) []byte {
 	r.LockedUntil, r.LockedForever = time.Time{}, false
 	r.LastSuccess, r.FirstRequired = time.Time{}, time.Time{}
 	r.RecoveryHashes, r.Seq, r.Copy, r.WriteBack = nil, 0, nil, ""
+	r.Remembered, r.ForgetBefore = nil, time.Time{}
 	b, _ := json.Marshal(&r) // a Record always encodes
 	return b
 }
@@ -133,6 +142,7 @@ func merge(remote store.Record, found bool, local store.Record, addFailures func
 	if out.UID == nil {
 		out.UID = local.UID
 	}
+	out.Remembered, out.ForgetBefore = engine.UniteRemembered(remote.Remembered, remote.ForgetBefore, local.Remembered, local.ForgetBefore)
 	if addFailures != nil {
 		addFailures(&out, off.Failures)
 	} else {
@@ -143,6 +153,9 @@ func merge(remote store.Record, found bool, local store.Record, addFailures func
 		if local.LockedUntil.After(out.LockedUntil) {
 			out.LockedUntil = local.LockedUntil
 		}
+	}
+	if out.LockedForever || !out.LockedUntil.IsZero() {
+		out.Remembered = nil // locked on either side, or by the sum: no remembered login stands
 	}
 	if len(off.UsedRecovery) > 0 {
 		out.RecoveryHashes = slices.DeleteFunc(slices.Clone(out.RecoveryHashes), func(h string) bool {

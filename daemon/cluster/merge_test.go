@@ -6,6 +6,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/totpd/totpd/daemon/config"
+	"github.com/totpd/totpd/daemon/engine"
 	"github.com/totpd/totpd/daemon/store"
 )
 
@@ -197,4 +199,80 @@ func TestSealedRecord(t *testing.T) {
 	require.ErrorIs(t, err, store.ErrCorrupt)
 	require.NoError(t, s.CheckKey(s.SealKeyCheck()))
 	require.ErrorIs(t, s2.CheckKey(s.SealKeyCheck()), store.ErrWrongKey)
+}
+
+// TestMergeRemembered: a remembered login made offline is allowed and
+// written back beside etcd's; a drop in etcd meanwhile (forget, a
+// lockout, a re-enrollment) wins over it; a lock from the summed
+// failures drops them all.
+func TestMergeRemembered(t *testing.T) {
+	rem := func(k string, m int) store.Remembered {
+		at := t0.Add(time.Duration(m) * time.Minute)
+		return store.Remembered{Key: k, At: at, Until: at.Add(time.Hour)}
+	}
+	// Offline: a login's new entry is a login's change; so is a drop.
+	prev := enrolled("alice")
+	prev.Copy = &store.ClusterCopy{Rev: 42}
+	next := prev
+	next.LastStep, next.LastSuccess = 101, t0.Add(2*time.Minute)
+	next.Remembered = []store.Remembered{rem("k-offline", 2)}
+	c, err := offlineChanges(prev, true, next)
+	require.NoError(t, err, "a remembered login made offline is allowed")
+	require.True(t, c.Offline.Accepted)
+	next.Copy = c
+	forgot := next
+	forgot.Remembered, forgot.ForgetBefore = nil, t0.Add(3*time.Minute)
+	_, err = offlineChanges(next, true, forgot)
+	require.NoError(t, err, "forget only drops: allowed offline")
+
+	local := next
+	t.Run("united", func(t *testing.T) {
+		remote := enrolled("alice")
+		remote.Remembered = []store.Remembered{rem("k-online", 1)}
+		out, write := merge(remote, true, local, nil)
+		require.True(t, write)
+		require.Equal(t, []store.Remembered{rem("k-online", 1), rem("k-offline", 2)}, out.Remembered)
+	})
+	t.Run("forget in etcd meanwhile wins", func(t *testing.T) {
+		remote := enrolled("alice")
+		remote.ForgetBefore = t0.Add(5 * time.Minute) // after the offline login
+		out, write := merge(remote, true, local, nil)
+		require.True(t, write)
+		require.Empty(t, out.Remembered)
+		require.Equal(t, remote.ForgetBefore, out.ForgetBefore)
+	})
+	t.Run("forget offline holds", func(t *testing.T) {
+		remote := enrolled("alice")
+		remote.Remembered = []store.Remembered{rem("k-online", 1)}
+		l := forgot
+		l.Copy = c
+		out, _ := merge(remote, true, l, nil)
+		require.Empty(t, out.Remembered, "the offline drop voids etcd's older entry")
+	})
+	t.Run("lock in etcd meanwhile wins", func(t *testing.T) {
+		remote := enrolled("alice")
+		remote.LockedUntil = t0.Add(time.Hour) // and its ForgetBefore at an earlier minute
+		out, _ := merge(remote, true, local, nil)
+		require.Empty(t, out.Remembered)
+	})
+	t.Run("locked by the sum", func(t *testing.T) {
+		cfg := config.Default()
+		e := engine.New(cfg, nil, engine.Options{Now: func() time.Time { return t0.Add(10 * time.Minute) }})
+		l := local
+		l.Failures = 3
+		l.Copy = &store.ClusterCopy{Rev: 42, Offline: &store.OfflineChanges{ID: "wb9", EnrolledAt: t0, Accepted: true, Failures: 3}}
+		remote := enrolled("alice")
+		remote.Failures = 2
+		out, write := merge(remote, true, l, e.AddFailures)
+		require.True(t, write)
+		require.False(t, out.LockedUntil.IsZero())
+		require.Empty(t, out.Remembered)
+	})
+	t.Run("re-enrolled meanwhile wins", func(t *testing.T) {
+		remote := enrolled("alice")
+		remote.EnrolledAt = t0.Add(time.Hour)
+		out, write := merge(remote, true, local, nil)
+		require.False(t, write)
+		require.Empty(t, out.Remembered)
+	})
 }
