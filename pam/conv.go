@@ -115,6 +115,8 @@ type host interface {
 	Service() string
 	RHost() string
 	TTY() string
+	// Env reports a variable of the PAM environment (pam_getenv); "" when unset.
+	Env(name string) string
 	// Prompt asks a question, echoing the answer or not.
 	Prompt(text string, echo bool) (string, int)
 	// Message shows a line as PAM_TEXT_INFO, or PAM_ERROR_MSG if isError.
@@ -152,6 +154,16 @@ func (h pamHost) item(item C.int) string {
 func (h pamHost) Service() string { return h.item(C.PAM_SERVICE) }
 func (h pamHost) RHost() string   { return h.item(C.PAM_RHOST) }
 func (h pamHost) TTY() string     { return h.item(C.PAM_TTY) }
+
+func (h pamHost) Env(name string) string {
+	cname := C.CString(name)
+	defer C.free(unsafe.Pointer(cname))
+	v := C.pam_getenv(h.pamh, cname)
+	if v == nil {
+		return ""
+	}
+	return C.GoString(v)
+}
 
 func (h pamHost) conv(style C.int, text string) (string, int) {
 	ctext := C.CString(text)

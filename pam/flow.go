@@ -23,6 +23,8 @@ type flow struct {
 	user string
 	// service, rhost and tty go with every request, for the audit log.
 	service, rhost, tty string
+	// pubkey identifies the public key sshd says the login used (pubKeyID).
+	pubkey string
 	// budget is what is left of timeout= for talking to the daemon. It
 	// bounds the whole exchange, all calls together; the time the person
 	// takes to type is not counted.
@@ -48,6 +50,7 @@ func authenticate(h host, o options) int {
 		return pamUserUnknown
 	}
 	f.user, f.service, f.rhost, f.tty = user, h.Service(), h.RHost(), h.TTY()
+	f.pubkey = pubKeyID(h.Env(authInfoEnv))
 	f.debugf("user=%q service=%q rhost=%q tty=%q socket=%s", f.user, f.service, f.rhost, f.tty, o.socket)
 
 	resp, r := f.call(wire.OpLoginQuery, wire.Request{})
@@ -153,7 +156,7 @@ func (f *flow) enroll() int {
 // "deny" while etcd does not answer: nothing was decided, also shown);
 // no daemon or a senseless answer is PAM_AUTHINFO_UNAVAIL.
 func (f *flow) call(op wire.Op, req wire.Request) (*wire.Response, int) {
-	req.Op, req.User, req.Service, req.RHost, req.TTY = op, f.user, f.service, f.rhost, f.tty
+	req.Op, req.User, req.Service, req.RHost, req.TTY, req.PubKey = op, f.user, f.service, f.rhost, f.tty, f.pubkey
 	if f.budget <= 0 {
 		f.logf(logErr, "user %q: %s: the timeout of %v for talking to totpd is used up", f.user, op, f.o.timeout)
 		return nil, pamAuthinfoUnavail

@@ -23,6 +23,7 @@ type fakeHost struct {
 	userErr int
 	answers []string
 	convErr int // returned by Prompt once the answers run out (0: pamConvErr)
+	env     map[string]string
 
 	prompts []string // "echo-off: TEXT" / "echo-on: TEXT"
 	shown   []string // "info: TEXT" / "error: TEXT"
@@ -35,9 +36,10 @@ func (h *fakeHost) User() (string, int) {
 	}
 	return h.user, pamSuccess
 }
-func (h *fakeHost) Service() string { return "sshd" }
-func (h *fakeHost) RHost() string   { return "192.0.2.1" }
-func (h *fakeHost) TTY() string     { return "ssh" }
+func (h *fakeHost) Service() string        { return "sshd" }
+func (h *fakeHost) RHost() string          { return "192.0.2.1" }
+func (h *fakeHost) TTY() string            { return "ssh" }
+func (h *fakeHost) Env(name string) string { return h.env[name] }
 
 func (h *fakeHost) Prompt(text string, echo bool) (string, int) {
 	kind := "echo-off"
