@@ -170,6 +170,31 @@ func userAction(c *cmdCtx, req wire.Request, done string) error {
 	return nil
 }
 
+// forgetJSON is `user forget --json`.
+type forgetJSON struct {
+	User      string `json:"user"`
+	Forgotten int    `json:"forgotten"`
+}
+
+// runUserForget drops a user's remembered logins.
+func runUserForget(c *cmdCtx, args []string) error {
+	resp, err := c.call(wire.Request{Op: wire.OpUserForget, User: args[0]})
+	if err != nil {
+		return err
+	}
+	n := 0
+	if resp.Forgotten != nil {
+		n = *resp.Forgotten
+	}
+	if c.o.json {
+		return writeJSON(c.out(), forgetJSON{User: args[0], Forgotten: n})
+	}
+	if !printMessages(c.out(), c.e.stderr, resp.Messages) {
+		fmt.Fprintf(c.out(), "%s's remembered logins are forgotten (%d).\n", args[0], n)
+	}
+	return nil
+}
+
 // runUserRequire checks --grace with the configuration's duration
 // parser, the one the daemon applies to it and to grace_period, so that
 // totpctl refuses exactly what the daemon would ("0" and "1.5h" pass).

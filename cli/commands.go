@@ -267,6 +267,14 @@ grace_period.`,
 			summary: "exempt from TOTP whatever the policy",
 			run:     runUserAction(wire.OpUserExempt, "%s is exempt from TOTP."),
 		},
+		{
+			path: "user forget", args: "NAME", minArgs: 1, maxArgs: 1, admin: true,
+			summary: "drop NAME's remembered logins",
+			help: `Drops NAME's remembered logins ([policy] remember): the next login of NAME
+from anywhere asks for a code. JSON: {"user", "forgotten"}, the number of
+remembered logins that were still standing.`,
+			run: runUserForget,
+		},
 		// The admin tools, each defined in a file of its own.
 		doctorCmd, importGACmd, importOathCmd, backupCmd, restoreCmd, metricsCmd, clusterStatusCmd,
 		{
@@ -458,7 +466,7 @@ func dispatch(args []string, e *env) error {
 	if cmd == nil {
 		if rest[0] == "user" {
 			if len(rest) == 1 {
-				return usageErrorf("'user' needs a subcommand: show, enroll, disable, unlock, check, require or exempt")
+				return usageErrorf("'user' needs a subcommand: show, enroll, disable, unlock, check, require, exempt or forget")
 			}
 			return usageErrorf("unknown user subcommand%s", quoteWord(rest[1]))
 		}

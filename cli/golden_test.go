@@ -260,3 +260,15 @@ func TestGoldenUserEnroll(t *testing.T) {
 	require.Len(t, got, 4)
 	require.Equal(t, wire.Request{Op: wire.OpUserEnroll, User: "alice"}, f.requests()[0])
 }
+
+func TestGoldenUserForget(t *testing.T) {
+	n := 2
+	f := fixed(wire.Response{Forgotten: &n, Messages: []wire.Message{{Text: "bob's remembered logins are forgotten (2): the next login asks for a code."}}})
+	r := runFake(t, f, "", "user", "forget", "bob")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	golden(t, "user-forget.txt", r.stdout)
+	r = runFake(t, f, "", "user", "forget", "bob", "--json")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	golden(t, "user-forget.json", r.stdout)
+	require.Equal(t, wire.Request{Op: wire.OpUserForget, User: "bob"}, f.requests()[0])
+}
