@@ -266,6 +266,7 @@ type config struct {
 	ExemptGroups    []string
 	GracePeriod     string
 	EnrollAtLogin   bool
+	Remember        string // [policy] remember
 	ConfirmCodes    int
 	RecoveryCodes   int
 	// Extra is raw TOML put after the top-level keys (e.g. an unknown key).
@@ -315,6 +316,9 @@ func (c config) render(socket, stateDir, keyFile string) string {
 	}
 	if c.EnrollAtLogin {
 		b.WriteString("enroll_at_login = true\n")
+	}
+	if c.Remember != "" {
+		fmt.Fprintf(&b, "remember = %q\n", c.Remember)
 	}
 	b.WriteString("\n[enroll]\n")
 	if c.ConfirmCodes > 0 {
