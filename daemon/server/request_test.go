@@ -162,9 +162,11 @@ func TestAnswerClaimedBy(t *testing.T) {
 	s.ask(Peer{UID: 1001}, body(t, bob)) // refused: alice may not authenticate bob
 	status := wire.Request{Version: wire.Version, Op: wire.OpStatus}
 	s.ask(Peer{UID: 1001}, body(t, status)) // nothing claimed
+	keyOnly := wire.Request{Version: wire.Version, Op: wire.OpLoginQuery, User: "alice", PubKey: "aa11"}
+	s.ask(Peer{UID: 1001}, body(t, keyOnly)) // a key identity alone is a claim too
 
 	ev := rec.Snapshot()
-	require.Len(t, ev, 4)
+	require.Len(t, ev, 5)
 	require.Equal(t, "alice", ev[0].Caller)
 	require.Equal(t, "192.0.2.1", ev[0].RHost)
 	require.Equal(t, "uid 1001", ev[0].ClaimedBy, "alice's own screen locker")
@@ -175,6 +177,7 @@ func TestAnswerClaimedBy(t *testing.T) {
 	require.Equal(t, "uid 1001", ev[2].ClaimedBy, "a refused claim is marked too")
 	require.Equal(t, "192.0.2.1", ev[2].RHost)
 	require.Empty(t, ev[3].ClaimedBy)
+	require.Equal(t, "uid 1001", ev[4].ClaimedBy)
 }
 
 // ask is answer with the caller looked up as the server does per connection.
