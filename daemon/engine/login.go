@@ -17,7 +17,7 @@ func (e *Engine) LoginQuery(user string, info Info) *wire.Response {
 				return tx.ok("denied", "locked", &wire.Response{Action: wire.ActionDeny, Locked: true,
 					Messages: []wire.Message{{Error: true, Text: tx.lockedMessage()}}})
 			}
-			return tx.ok("prompt", "enrolled", &wire.Response{Action: wire.ActionPrompt})
+			return tx.ok("prompt", "enrolled", &wire.Response{Action: wire.ActionPrompt, Digits: tx.rec.Digits})
 		}
 		req, err := tx.required()
 		if err != nil {
