@@ -55,6 +55,12 @@ func authenticate(h host, o options) int {
 		return r
 	}
 	f.debugf("user=%q action=%q", f.user, resp.Action)
+	if f.o.forwardPass && (resp.Action == wire.ActionIgnore || resp.Action == wire.ActionAllow || resp.Action == wire.ActionEnroll) {
+		// No code at the one prompt, but the stack behind needs the password (forward.go).
+		if r := f.forwardPassword(); r != pamSuccess {
+			return r
+		}
+	}
 	switch resp.Action {
 	case wire.ActionIgnore:
 		return pamIgnore
@@ -66,6 +72,9 @@ func authenticate(h host, o options) int {
 		return pamAuthErr
 	case wire.ActionPrompt:
 		f.show(resp.Messages)
+		if f.o.forwardPass {
+			return f.verifyForward(resp.Digits)
+		}
 		return f.verify()
 	case wire.ActionEnroll:
 		f.show(resp.Messages)
