@@ -55,9 +55,10 @@ func authenticate(h host, o options) int {
 		return r
 	}
 	f.debugf("user=%q action=%q", f.user, resp.Action)
-	if f.o.forwardPass && (resp.Action == wire.ActionIgnore || resp.Action == wire.ActionAllow || resp.Action == wire.ActionEnroll) {
-		// No code at the one prompt, but the stack behind needs the password (forward.go).
-		if r := f.forwardPassword(); r != pamSuccess {
+	if f.o.forwardPass {
+		// forward.go: no enrollment ahead of the password check; and users
+		// asked no code still give the password for the stack behind.
+		if r := f.forwardFirst(resp.Action); r != pamSuccess {
 			return r
 		}
 	}

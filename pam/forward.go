@@ -1,6 +1,7 @@
 package main
 
-// forward_pass (pam_totpd(8), ARCHITECTURE.md "forward_pass"): for
+// forward_pass (pam_totpd(8); ARCHITECTURE.md, "forward_pass: the
+// password from the child to the host"): for
 // services that ask once (OpenVPN, mail servers), one prompt takes the
 // password and the code together; the code comes off the end, the rest
 // is handed on as PAM_AUTHTOK for the next module (pam_unix.so
@@ -80,9 +81,28 @@ func (f *flow) verifyForward(digits int) int {
 	return pamSuccess
 }
 
-// forwardPassword is forward_pass for a user the module lets in or
-// passes over without a code (ignore, allow, enroll at login): the stack
-// behind still needs the password, so it is asked for, once, and handed on.
+// forwardFirst is what forward_pass does between the daemon's answer to
+// the login query and the action; pamSuccess means go on with the action.
+//   - A user the module lets in or passes over without a code (ignore,
+//     allow) is asked for the password, once, and it is handed on: the
+//     stack behind still needs it.
+//   - Enrollment at login is refused: with forward_pass the password is
+//     checked after this module, so whoever knew only the user name would
+//     choose the phone (README, "enroll_at_login trusts whoever passes the
+//     factor before it").
+func (f *flow) forwardFirst(a wire.Action) int {
+	switch a {
+	case wire.ActionIgnore, wire.ActionAllow:
+		return f.forwardPassword()
+	case wire.ActionEnroll:
+		f.logf(logInfo, "user %q must enroll, which forward_pass does not do before the password is checked: refused", f.user)
+		f.show([]wire.Message{{Error: true, Text: fmt.Sprintf("A verification code is required for %s and none is set up yet. It cannot be set up here: log in over SSH or at the console to set it up, or ask an administrator.", f.user)}})
+		return pamAuthErr
+	}
+	return pamSuccess
+}
+
+// forwardPassword asks for the password alone and hands it on.
 func (f *flow) forwardPassword() int {
 	password, r := f.h.Prompt(passwordPrompt, false)
 	if r != pamSuccess {

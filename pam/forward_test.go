@@ -188,18 +188,23 @@ func TestForwardPassActions(t *testing.T) {
 	assert.Empty(t, h.authtok)
 }
 
-// Enrollment at login with forward_pass: the password first (for the
-// stack behind), then the enrollment as without it.
-func TestForwardPassEnroll(t *testing.T) {
+// Enrollment at login with forward_pass is refused before anything is
+// asked: the password is checked only after this module, so whoever knew
+// the user name alone would choose the phone.
+func TestForwardPassNoEnrollment(t *testing.T) {
 	d := newFakeDaemon(t, scripted(map[wire.Op]reply{
-		wire.OpLoginQuery:         action(wire.ActionEnroll),
+		wire.OpLoginQuery:         action(wire.ActionEnroll, wire.Message{Text: "Set up your authenticator app now."}),
 		wire.OpLoginEnrollBegin:   {resp: &wire.Response{Enrollment: &wire.Enrollment{User: "alice", Secret: "JBSWY3DPEHPK3PXP", URI: "otpauth://totp/a?secret=JBSWY3DPEHPK3PXP", Text: "QR", ConfirmCodes: 1}}},
 		wire.OpLoginEnrollConfirm: {resp: &wire.Response{}},
 	}))
 	h := &fakeHost{user: "alice", answers: []string{"hunter2", "123456"}}
-	assert.Equal(t, pamSuccess, authenticate(h, forwardOpts(opts(d))))
-	assert.Equal(t, []string{"echo-off: Password: ", "echo-on: Code from the app: "}, h.prompts)
-	assert.Equal(t, []string{"hunter2"}, h.authtok)
+	assert.Equal(t, pamAuthErr, authenticate(h, forwardOpts(opts(d))))
+	assert.Empty(t, h.prompts)
+	assert.Empty(t, h.authtok)
+	assert.Contains(t, h.allShown(), "error: A verification code is required for alice and none is set up yet. It cannot be set up here")
+	reqs := d.Requests()
+	require.Len(t, reqs, 1, "no enrollment begun")
+	assert.Equal(t, wire.OpLoginQuery, reqs[0].Op)
 }
 
 // Without forward_pass nothing is ever handed on.
