@@ -102,12 +102,13 @@ func TestHostForwardPass(t *testing.T) {
 }
 
 // TestHostForwardPassEightDigits: the code length is the daemon's
-// ([totp] digits = 8 at enrollment), not a guess of the module's.
+// ([totp] digits = 8 at enrollment), not a guess of the module's. The
+// stack is README's block, as written.
 func TestHostForwardPassEightDigits(t *testing.T) {
 	t.Parallel()
 	b, module := hostSetup(t, "pamtester", "chpasswd")
 	d := startDaemon(t, b, config{Extra: "[totp]\ndigits = 8"})
-	svc := hostService(t, "fwd", hostContribStack(t, "pam.d/openvpn", module, d.Socket, 5))
+	svc := hostService(t, "fwd", hostAdapt(t, readmeRecipe(t, "forward-pass"), module, d.Socket, 5))
 	alice := newUser(t)
 	pw := hostPassword()
 	hostSetPasswords(t, map[string]string{alice.Name: pw})
