@@ -106,6 +106,9 @@ const (
 // refuse longer messages, so long texts go out in pieces of whole lines.
 const maxMessage = C.PAM_MAX_MSG_SIZE
 
+// maxResponse is Linux-PAM's PAM_MAX_RESP_SIZE, the NUL included.
+const maxResponse = C.PAM_MAX_RESP_SIZE
+
 // host is everything the login flow needs from PAM. pamHost implements
 // it on a real handle; the tests implement it with a script.
 type host interface {
@@ -123,6 +126,9 @@ type host interface {
 	Message(text string, isError bool) int
 	// Log writes a line to syslog (LOG_AUTHPRIV).
 	Log(prio int, line string)
+	// SetAuthtok sets PAM_AUTHTOK for the modules after this one
+	// (forward_pass).
+	SetAuthtok(tok string) int
 }
 
 // pamHost is the PAM conversation in one place: every question and every
@@ -200,6 +206,18 @@ func (h pamHost) Message(text string, isError bool) int {
 			return r
 		}
 	}
+	return pamSuccess
+}
+
+// SetAuthtok keeps tok for the loader, which asks for it with
+// totpd_go_authtok once the authentication returns and sets PAM_AUTHTOK
+// on the host's handle: a pam_set_item here, in the loader's child,
+// would die with the child.
+func (h pamHost) SetAuthtok(tok string) int {
+	if len(tok) > maxResponse-1 || strings.IndexByte(tok, 0) >= 0 {
+		return pamServiceErr
+	}
+	handoff = tok
 	return pamSuccess
 }
 

@@ -58,6 +58,13 @@ func authenticate(h host, o options) int {
 		return r
 	}
 	f.debugf("user=%q action=%q", f.user, resp.Action)
+	if f.o.forwardPass {
+		// forward.go: no enrollment ahead of the password check; and users
+		// asked no code still give the password for the stack behind.
+		if r := f.forwardFirst(resp.Action); r != pamSuccess {
+			return r
+		}
+	}
 	switch resp.Action {
 	case wire.ActionIgnore:
 		return pamIgnore
@@ -69,6 +76,9 @@ func authenticate(h host, o options) int {
 		return pamAuthErr
 	case wire.ActionPrompt:
 		f.show(resp.Messages)
+		if f.o.forwardPass {
+			return f.verifyForward(resp.Digits)
+		}
 		return f.verify()
 	case wire.ActionEnroll:
 		f.show(resp.Messages)

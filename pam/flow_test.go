@@ -28,6 +28,7 @@ type fakeHost struct {
 	prompts []string // "echo-off: TEXT" / "echo-on: TEXT"
 	shown   []string // "info: TEXT" / "error: TEXT"
 	logs    []string
+	authtok []string // each PAM_AUTHTOK the module set
 }
 
 func (h *fakeHost) User() (string, int) {
@@ -69,6 +70,11 @@ func (h *fakeHost) Message(text string, isError bool) int {
 
 func (h *fakeHost) Log(prio int, line string) {
 	h.logs = append(h.logs, fmt.Sprintf("<%d> %s", prio, line))
+}
+
+func (h *fakeHost) SetAuthtok(tok string) int {
+	h.authtok = append(h.authtok, tok)
+	return pamSuccess
 }
 
 func (h *fakeHost) allShown() string { return strings.Join(h.shown, "\n") }

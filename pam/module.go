@@ -12,6 +12,9 @@
 //	prompt=TEXT     the code prompt (default "Verification code: ";
 //	                write [prompt=Your code: ] for text with spaces)
 //	debug           log each step to syslog (never a code)
+//	forward_pass    one prompt for password and code; the code is taken
+//	                off the end, the password handed on as PAM_AUTHTOK
+//	                (forward.go; prompt= then replaces that prompt)
 package main
 
 /*
@@ -46,6 +49,8 @@ type options struct {
 	prompt  string
 	debug   bool
 	silent  bool // PAM_SILENT: no informational messages
+	// forwardPass: password and code at one prompt (forward.go).
+	forwardPass bool
 	// serverUID is the uid the daemon must run as (its SO_PEERCRED); no
 	// module argument sets it, so it is always 0, root, except in tests
 	// whose fake daemon runs as the test's user.
@@ -70,6 +75,21 @@ func totpd_go_authenticate(pamh *C.pam_handle_t, flags C.int, argc C.int, argv *
 	return C.int(authenticate(h, o))
 }
 
+// handoff is the password forward_pass hands on (pamHost.SetAuthtok).
+var handoff string
+
+// totpd_go_authtok reports, after totpd_go_authenticate, the password to
+// set as PAM_AUTHTOK in the host (malloc'ed; the loader wipes and frees
+// it), or NULL for none.
+//
+//export totpd_go_authtok
+func totpd_go_authtok() *C.char {
+	if handoff == "" {
+		return nil
+	}
+	return C.CString(handoff)
+}
+
 // parseArgs reads the module arguments. A bad or unknown argument is
 // logged and ignored, never fatal: a typo in a PAM file must not lock
 // everybody out, and every choice left at its default is a safe one.
@@ -78,6 +98,7 @@ func parseArgs(args []string, warn func(string)) options {
 	// belongs to whoever runs su or sudo, who could point it at a daemon
 	// of their own that says yes.
 	o := options{socket: client.DefaultSocket, timeout: defaultTimeout, prompt: defaultPrompt}
+	promptSet := false
 	for _, a := range args {
 		key, val, hasVal := strings.Cut(a, "=")
 		switch {
@@ -94,10 +115,15 @@ func parseArgs(args []string, warn func(string)) options {
 			}
 			o.timeout = d
 		case key == "prompt" && hasVal && val != "":
-			o.prompt = val
+			o.prompt, promptSet = val, true
+		case key == "forward_pass" && !hasVal:
+			o.forwardPass = true
 		default:
 			warn(fmt.Sprintf("ignoring unknown or malformed argument %q", a))
 		}
+	}
+	if o.forwardPass && !promptSet {
+		o.prompt = defaultForwardPrompt
 	}
 	return o
 }

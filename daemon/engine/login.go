@@ -20,7 +20,7 @@ func (e *Engine) LoginQuery(user string, info Info) *wire.Response {
 			if until, ok := tx.rememberedUntil(); ok {
 				return tx.rememberedAnswer(until)
 			}
-			return tx.ok("prompt", "enrolled", &wire.Response{Action: wire.ActionPrompt})
+			return tx.ok("prompt", "enrolled", &wire.Response{Action: wire.ActionPrompt, Digits: tx.rec.Digits})
 		}
 		req, err := tx.required()
 		if err != nil {

@@ -159,6 +159,8 @@ func (d *fastDecoder) response(r *Response) bool {
 			return ok
 		case "locked":
 			return d.bool(&r.Locked)
+		case "digits":
+			return d.int(&r.Digits)
 		case "error":
 			r.Error = &Error{}
 			return d.fields(map[string]func() bool{

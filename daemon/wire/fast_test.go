@@ -12,6 +12,8 @@ import (
 // loginResponses are the shapes the daemon sends a login.
 var loginResponses = []Response{
 	{Version: Version, Action: ActionPrompt},
+	{Version: Version, Action: ActionPrompt, Digits: 6},
+	{Version: Version, Action: ActionPrompt, Digits: 8, Messages: []Message{{Text: "hello"}}},
 	{Version: Version, Action: ActionIgnore},
 	{Version: Version},
 	{Version: Version, Action: ActionAllow, Messages: []Message{{Text: "A verification code will be required for alice from Mon 2 Jan 2006 15:04 UTC. Set it up now: run `totpctl enroll` after you log in."}}},
@@ -50,6 +52,10 @@ func TestDecodeResponseFallsBack(t *testing.T) {
 		`{"v":1,"error":null}`,
 		`{"v":1,"Action":"prompt"}`, // encoding/json matches names without case
 		`{"v":1,"action":"prompt","action":"deny"}`,
+		`{"v":1,"action":"prompt","digits":-6}`,  // no sign in the fast path
+		`{"v":1,"action":"prompt","digits":"6"}`, // a string: encoding/json refuses it
+		`{"v":1,"action":"prompt","digits":6,"digits":8}`,
+		`{"v":1,"digits":6e0}`,
 		`{"v":1,"messages":[{"text":"\ud83d\ude00"}]}`,
 		`{"v":1,"nosuch":true}`,
 		`{"v":1} {}`,
@@ -73,6 +79,7 @@ func FuzzDecodeResponse(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add([]byte(`{"v":1,"messages":[{"text":"a\u0000b\/c"}],"locked":true}`))
+	f.Add([]byte(`{"v":1,"action":"prompt","digits":8}`))
 	f.Add([]byte(` { "v" : 1 , "enrollment" : { "confirm_codes" : 0 , "recovery_codes" : [ ] } } `))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var fast Response

@@ -138,6 +138,10 @@ type Response struct {
 	Messages []Message `json:"messages,omitempty"`
 	// Action answers OpLoginQuery.
 	Action Action `json:"action,omitempty"`
+	// Digits is the length of the user's TOTP codes (6 to 8), sent with
+	// ActionPrompt: the module's forward_pass takes that many digits off
+	// the end of "password and code" (pam_totpd(8)).
+	Digits int `json:"digits,omitempty"`
 	// Locked is set when a refusal is due to the lockout.
 	Locked bool `json:"locked,omitempty"`
 

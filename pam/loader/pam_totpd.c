@@ -7,7 +7,8 @@
  * a Go runtime carried across fork() has no threads and hangs the login.
  * So this loader, which is all the host ever loads, forks a disposable
  * child for each authentication, loads Go there, and passes back only
- * the PAM result through a pipe. The child shares the host's memory image
+ * the PAM result through a pipe, with the password forward_pass hands on
+ * (struct report). The child shares the host's memory image
  * and file descriptors, so the PAM handle and the host's conversation
  * function (e.g. sshd's socket to its monitor) work unchanged from it.
  *
@@ -21,7 +22,9 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <stdio_ext.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -40,8 +43,24 @@
 
 #define GO_LIBRARY "pam_totpd_go.so"
 #define GO_ENTRY "totpd_go_authenticate"
+#define GO_AUTHTOK "totpd_go_authtok"
 
 typedef int (*go_entry_fn)(pam_handle_t *, int, int, const char **);
+/* The password the Go half hands on (forward_pass), malloc'ed, or NULL. */
+typedef char *(*go_authtok_fn)(void);
+
+/*
+ * What the child reports through the pipe, in one write (under PIPE_BUF,
+ * so atomic): the PAM result, then the length and bytes of a password to
+ * set as PAM_AUTHTOK in the host (length 0: none). A password is at most
+ * PAM_MAX_RESP_SIZE - 1 bytes, has no NUL, and is never logged.
+ */
+struct report {
+	int result;
+	unsigned int authtok_len;
+	char authtok[PAM_MAX_RESP_SIZE];
+};
+#define REPORT_HEAD offsetof(struct report, authtok)
 
 /* Any address inside this object, for dladdr to name our file. */
 static const char self_anchor;
@@ -104,9 +123,11 @@ static int go_library(pam_handle_t *pamh, char *path, size_t size)
 /* go_call is one call of the Go entry, run on a thread of its own (see child). */
 struct go_call {
 	go_entry_fn entry;
+	go_authtok_fn authtok_fn;
 	pam_handle_t *pamh;
 	int flags, argc, result;
 	const char **argv;
+	char *authtok;
 };
 
 static void *go_thread(void *arg)
@@ -114,7 +135,25 @@ static void *go_thread(void *arg)
 	struct go_call *c = arg;
 
 	c->result = c->entry(c->pamh, c->flags, c->argc, c->argv);
+	if (c->authtok_fn != NULL)
+		c->authtok = c->authtok_fn();
 	return NULL;
+}
+
+/* read_full reads n bytes, or fewer at EOF or on an error, and reports how many. */
+static size_t read_full(int fd, void *buf, size_t n)
+{
+	size_t got = 0;
+	ssize_t r;
+
+	while (got < n) {
+		r = read(fd, (char *)buf + got, n - got);
+		if (r > 0)
+			got += (size_t)r;
+		else if (r == 0 || errno != EINTR)
+			break;
+	}
+	return got;
 }
 
 /* child runs in the forked process: load Go, authenticate, report, and vanish. */
@@ -124,8 +163,9 @@ static void child(pam_handle_t *pamh, int flags, int argc, const char **argv, co
 	void *lib;
 	go_entry_fn entry;
 	struct go_call call;
+	struct report rep;
+	size_t len = 0;
 	pthread_t t;
-	int result;
 	ssize_t n;
 
 	/*
@@ -150,30 +190,65 @@ static void child(pam_handle_t *pamh, int flags, int argc, const char **argv, co
 	 * main thread means reading all of /proc/self/maps (the host's every
 	 * mapping), and for any other thread is at hand.
 	 */
-	call = (struct go_call){ .entry = entry, .pamh = pamh, .flags = flags, .argc = argc, .argv = argv,
-				 .result = PAM_AUTHINFO_UNAVAIL };
+	call = (struct go_call){ .entry = entry, .authtok_fn = (go_authtok_fn)dlsym(lib, GO_AUTHTOK), .pamh = pamh,
+				 .flags = flags, .argc = argc, .argv = argv, .result = PAM_AUTHINFO_UNAVAIL };
 	if (pthread_create(&t, NULL, go_thread, &call) == 0)
 		pthread_join(t, NULL);
 	else
 		go_thread(&call);
-	result = call.result;
+	memset(&rep, 0, sizeof rep);
+	rep.result = call.result;
+	if (call.authtok != NULL) {
+		len = strlen(call.authtok);
+		if (len < sizeof rep.authtok) {
+			memcpy(rep.authtok, call.authtok, len);
+		} else {
+			pam_syslog(pamh, LOG_ERR, "the password to hand on is over %d bytes", PAM_MAX_RESP_SIZE - 1);
+			rep.result = PAM_AUTHINFO_UNAVAIL;
+			len = 0;
+		}
+		explicit_bzero(call.authtok, strlen(call.authtok));
+		free(call.authtok);
+	}
+	rep.authtok_len = (unsigned int)len;
 	/* The host's conversation may have written to stdio here (pamtester's does). */
 	fflush(stdout);
 	fflush(stderr);
 	do
-		n = write(out, &result, sizeof result); /* 4 bytes into a pipe: atomic */
+		n = write(out, &rep, REPORT_HEAD + len); /* under PIPE_BUF into a pipe: atomic */
 	while (n < 0 && errno == EINTR);
+	explicit_bzero(&rep, sizeof rep);
 	/* _exit, not exit: the host's atexit handlers and stdio buffers are not ours to run. */
-	_exit(n == (ssize_t)sizeof result ? 0 : 1);
+	_exit(n == (ssize_t)(REPORT_HEAD + len) ? 0 : 1);
+}
+
+/*
+ * set_authtok sets the password the child handed on as PAM_AUTHTOK here,
+ * in the host, for the next module (pam_unix.so use_first_pass), only
+ * when the stack is to go on to it (PAM_SUCCESS, PAM_IGNORE). It reports
+ * the result to return.
+ */
+static int set_authtok(pam_handle_t *pamh, struct report *rep)
+{
+	int r;
+
+	if (rep->authtok_len == 0 || (rep->result != PAM_SUCCESS && rep->result != PAM_IGNORE))
+		return rep->result;
+	rep->authtok[rep->authtok_len] = '\0';
+	if ((r = pam_set_item(pamh, PAM_AUTHTOK, rep->authtok)) != PAM_SUCCESS) {
+		pam_syslog(pamh, LOG_ERR, "cannot set the password for the next module: %s", pam_strerror(pamh, r));
+		return PAM_AUTHINFO_UNAVAIL;
+	}
+	return rep->result;
 }
 
 PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX], extra;
 	const char *user = NULL;
-	int fds[2], result = 0, status = 0, r;
-	size_t got = 0;
-	ssize_t n;
+	struct report rep;
+	int fds[2], status = 0, r, well_formed;
+	size_t got;
 	pid_t pid, w, parent = getpid();
 
 	/*
@@ -210,14 +285,11 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
 	}
 	/* Parent: only the child may write, so EOF means it died without an answer. */
 	close(fds[1]);
-	while (got < sizeof result) {
-		n = read(fds[0], (char *)&result + got, sizeof result - got);
-		if (n > 0)
-			got += (size_t)n;
-		else if (n == 0 || errno != EINTR)
-			break;
-	}
-	close(fds[0]);
+	memset(&rep, 0, sizeof rep);
+	got = read_full(fds[0], &rep, REPORT_HEAD);
+	well_formed = got == REPORT_HEAD && rep.authtok_len < sizeof rep.authtok &&
+		      read_full(fds[0], rep.authtok, rep.authtok_len) == rep.authtok_len &&
+		      memchr(rep.authtok, '\0', rep.authtok_len) == NULL;
 	/*
 	 * Reap the child. ECHILD is fine: a host with SIGCHLD ignored, or a
 	 * SIGCHLD handler that reaps everything, got there first; the answer
@@ -228,22 +300,30 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
 	while (w < 0 && errno == EINTR);
 	if (w < 0 && errno != ECHILD)
 		pam_syslog(pamh, LOG_ERR, "waitpid: %m");
+	/* The report is one write: anything after it is not the child's report. */
+	if (well_formed && fcntl(fds[0], F_SETFL, O_NONBLOCK) == 0 && read(fds[0], &extra, 1) > 0)
+		well_formed = 0;
+	close(fds[0]);
 	if (w == pid && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
 		if (WIFSIGNALED(status))
 			pam_syslog(pamh, LOG_ERR, "the authentication process died of signal %d", WTERMSIG(status));
 		else
 			pam_syslog(pamh, LOG_ERR, "the authentication process failed (exit status %d)", WEXITSTATUS(status));
-		return PAM_AUTHINFO_UNAVAIL;
-	}
-	if (got != sizeof result) {
+		r = PAM_AUTHINFO_UNAVAIL;
+	} else if (got == 0) {
 		pam_syslog(pamh, LOG_ERR, "the authentication process gave no answer");
-		return PAM_AUTHINFO_UNAVAIL;
+		r = PAM_AUTHINFO_UNAVAIL;
+	} else if (!well_formed) {
+		pam_syslog(pamh, LOG_ERR, "the authentication process gave a malformed answer");
+		r = PAM_AUTHINFO_UNAVAIL;
+	} else if (!result_allowed(rep.result)) {
+		pam_syslog(pamh, LOG_ERR, "the authentication process answered %d, not a valid result", rep.result);
+		r = PAM_AUTH_ERR;
+	} else {
+		r = set_authtok(pamh, &rep);
 	}
-	if (!result_allowed(result)) {
-		pam_syslog(pamh, LOG_ERR, "the authentication process answered %d, not a valid result", result);
-		return PAM_AUTH_ERR;
-	}
-	return result;
+	explicit_bzero(&rep, sizeof rep);
+	return r;
 }
 
 /* No credentials to set: the second factor leaves nothing behind. */
