@@ -167,6 +167,9 @@ func (f *flow) enroll() int {
 // no daemon or a senseless answer is PAM_AUTHINFO_UNAVAIL.
 func (f *flow) call(op wire.Op, req wire.Request) (*wire.Response, int) {
 	req.Op, req.User, req.Service, req.RHost, req.TTY, req.PubKey = op, f.user, f.service, f.rhost, f.tty, f.pubkey
+	if f.o.forwardPass {
+		req.Flow = wire.FlowForwardPass // no remembered login for one prompt
+	}
 	if f.budget <= 0 {
 		f.logf(logErr, "user %q: %s: the timeout of %v for talking to totpd is used up", f.user, op, f.o.timeout)
 		return nil, pamAuthinfoUnavail

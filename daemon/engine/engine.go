@@ -31,6 +31,9 @@ type Info struct {
 	// PubKey identifies the public key of the login (wire.Request.PubKey),
 	// for a remembered login's key; not audited.
 	PubKey string
+	// Flow is the module's conversation (wire.Request.Flow): with
+	// wire.FlowForwardPass no remembered login applies.
+	Flow string
 	// ClaimedBy is "uid N" when Service, RHost, TTY and PubKey come from
 	// a caller other than root, which may say what it likes
 	// (audit.Event.ClaimedBy); a remembered login never takes them.

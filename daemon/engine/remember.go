@@ -56,7 +56,10 @@ func rememberKey(user, service, rhost, pubkey string) string {
 // the login may not be remembered: remember off, no remote host, or the
 // login's description claimed by a caller other than root.
 func (tx *userTx) rememberable() (string, bool) {
-	if tx.cfg.Policy.Remember.D() <= 0 || tx.info.RHost == "" || tx.info.ClaimedBy != "" {
+	// Not for forward_pass's one prompt either: the client sends password
+	// and code together, and an answer without a code would leave the
+	// module nothing to tell the password from (wire.Request.Flow).
+	if tx.cfg.Policy.Remember.D() <= 0 || tx.info.RHost == "" || tx.info.ClaimedBy != "" || tx.info.Flow == wire.FlowForwardPass {
 		return "", false
 	}
 	return rememberKey(tx.acct.Name, tx.info.Service, tx.info.RHost, tx.info.PubKey), true

@@ -102,6 +102,13 @@ func TestRememberedNeverWithoutRHostOrClaimed(t *testing.T) {
 	require.Equal(t, wire.ActionPrompt, f.login(t, "alice", secret, sshLogin))
 	require.Equal(t, wire.ActionAllow, f.query(t, "alice", sshLogin).Action)
 	require.Equal(t, wire.ActionPrompt, f.query(t, "alice", claimed).Action)
+
+	// forward_pass's one prompt: never remembered, and makes no entry.
+	vpn := Info{Caller: "root", Service: "openvpn", RHost: "192.0.2.44", Flow: wire.FlowForwardPass}
+	before := len(f.st.recs["alice"].Remembered)
+	require.Equal(t, wire.ActionPrompt, f.login(t, "alice", secret, vpn))
+	require.Equal(t, wire.ActionPrompt, f.query(t, "alice", vpn).Action)
+	require.Len(t, f.st.recs["alice"].Remembered, before)
 }
 
 // TestRememberedOnlyTheSameLogin: another user, service, address or key

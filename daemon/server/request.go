@@ -88,7 +88,7 @@ func requestInfo(p Peer, who caller, req *wire.Request) engine.Info {
 	info := engine.Info{
 		Op: wire.Op(auditOp(req.Op)), Caller: who.name,
 		Service: bounded(req.Service), RHost: bounded(req.RHost), TTY: bounded(req.TTY),
-		PubKey: bounded(req.PubKey),
+		PubKey: bounded(req.PubKey), Flow: bounded(req.Flow),
 	}
 	info.ClaimedBy = claimedBy(p, info)
 	return info

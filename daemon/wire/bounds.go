@@ -29,7 +29,7 @@ func (r *Request) Validate() error {
 		name, v string
 	}{
 		{"op", string(r.Op)}, {"code", r.Code}, {"service", r.Service},
-		{"rhost", r.RHost}, {"tty", r.TTY}, {"pubkey", r.PubKey}, {"grace", r.Grace},
+		{"rhost", r.RHost}, {"tty", r.TTY}, {"pubkey", r.PubKey}, {"flow", r.Flow}, {"grace", r.Grace},
 	} {
 		if err := bound(f.name, f.v); err != nil {
 			return err

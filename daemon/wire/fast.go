@@ -45,6 +45,7 @@ func AppendRequest(b []byte, r *Request) []byte {
 	b = appendField(b, "rhost", r.RHost, true)
 	b = appendField(b, "tty", r.TTY, true)
 	b = appendField(b, "pubkey", r.PubKey, true)
+	b = appendField(b, "flow", r.Flow, true)
 	b = appendField(b, "grace", r.Grace, true)
 	b = appendImport(b, r.Import)
 	return append(b, '}')
@@ -215,6 +216,7 @@ func (d *fastDecoder) request(r *Request) bool {
 		"rhost":   func() bool { return d.string(&r.RHost) },
 		"tty":     func() bool { return d.string(&r.TTY) },
 		"pubkey":  func() bool { return d.string(&r.PubKey) },
+		"flow":    func() bool { return d.string(&r.Flow) },
 		"grace":   func() bool { return d.string(&r.Grace) },
 		"codes": func() bool {
 			r.Codes = []string{}

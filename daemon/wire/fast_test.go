@@ -95,12 +95,13 @@ func FuzzDecodeResponse(f *testing.F) {
 
 // FuzzAppendRequest: AppendRequest writes what json.Marshal writes.
 func FuzzAppendRequest(f *testing.F) {
-	f.Add(1, "login.verify", "alice", "123456", "", "sshd", "192.0.2.1", "ssh", "", "")
-	f.Add(1, "login.query", "alice", "", "", "sshd", "192.0.2.1", "ssh", "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", "")
-	f.Add(1, "admin.require", "bob", "", "111111\x00222222", "", "", "", "", "7d")
-	f.Add(0, "", "", "", "", "<&>\u2028\u2029\xff\"\\\b\f\n\r\t\x01", "é", "", "\x00", "")
-	f.Fuzz(func(t *testing.T, v int, op, user, code, codes, service, rhost, tty, pubkey, grace string) {
-		r := Request{Version: v, Op: Op(op), User: user, Code: code, Service: service, RHost: rhost, TTY: tty, PubKey: pubkey, Grace: grace}
+	f.Add(1, "login.verify", "alice", "123456", "", "sshd", "192.0.2.1", "ssh", "", "", "")
+	f.Add(1, "login.query", "alice", "", "", "sshd", "192.0.2.1", "ssh", "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", "", "")
+	f.Add(1, "login.query", "alice", "", "", "openvpn", "192.0.2.1", "", "", "forward_pass", "")
+	f.Add(1, "admin.require", "bob", "", "111111\x00222222", "", "", "", "", "", "7d")
+	f.Add(0, "", "", "", "", "<&>\u2028\u2029\xff\"\\\b\f\n\r\t\x01", "é", "", "\x00", "", "")
+	f.Fuzz(func(t *testing.T, v int, op, user, code, codes, service, rhost, tty, pubkey, flow, grace string) {
+		r := Request{Version: v, Op: Op(op), User: user, Code: code, Service: service, RHost: rhost, TTY: tty, PubKey: pubkey, Flow: flow, Grace: grace}
 		if codes != "" {
 			r.Codes = strings.Split(codes, "\x00")
 		}
@@ -122,6 +123,7 @@ func FuzzDecodeRequest(f *testing.F) {
 	f.Add([]byte(`{"v":1,"op":"login.enroll-confirm","user":"bob","codes":["111111","222222"]}`))
 	f.Add([]byte(`{"v":1,"op":"login.query","user":"alice","service":"sshd","rhost":"192.0.2.1","pubkey":"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}`))
 	f.Add([]byte(`{"v":1,"op":"admin.require","user":"bob","grace":"7d","codes":[]}`))
+	f.Add([]byte(`{"v":1,"op":"login.query","user":"alice","service":"openvpn","rhost":"192.0.2.1","flow":"forward_pass"}`))
 	f.Add([]byte(`{"v":2,"op":"x","new":1}`))
 	f.Add([]byte(`{"op":"status","v":1,"user":"\u00e9\n"}`))
 	f.Fuzz(func(t *testing.T, body []byte) {

@@ -72,12 +72,21 @@ type Request struct {
 	// hex SHA-256 of its "publickey" lines, for a remembered login's key
 	// (daemon/engine/remember.go). Empty: none known.
 	PubKey string `json:"pubkey,omitempty"`
+	// Flow names the conversation the PAM module runs when it is not the
+	// usual one: FlowForwardPass. A remembered login does not apply to it,
+	// since its one prompt takes password and code together and a
+	// remembered answer would leave nothing to hand the password on by.
+	Flow string `json:"flow,omitempty"`
 	// Grace overrides the grace period for OpUserRequire ("7d", "12h");
 	// empty means the configured grace_period.
 	Grace string `json:"grace,omitempty"`
 	// Import is the secret OpImport stores (wire/import.go).
 	Import *ImportSecret `json:"import,omitempty"`
 }
+
+// FlowForwardPass is Request.Flow for the module's forward_pass: password
+// and code at one prompt (pam_totpd(8)).
+const FlowForwardPass = "forward_pass"
 
 // Action tells the PAM module what to do for a login (OpLoginQuery).
 type Action string

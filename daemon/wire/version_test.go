@@ -71,6 +71,8 @@ func TestValidateBounds(t *testing.T) {
 			r.TTY = v
 		case "pubkey":
 			r.PubKey = v
+		case "flow":
+			r.Flow = v
 		case "grace":
 			r.Grace = v
 		case "codes[1]":
@@ -79,7 +81,7 @@ func TestValidateBounds(t *testing.T) {
 			t.Fatalf("no field %s", field)
 		}
 	}
-	for _, field := range []string{"op", "code", "service", "rhost", "tty", "pubkey", "grace", "codes[1]"} {
+	for _, field := range []string{"op", "code", "service", "rhost", "tty", "pubkey", "flow", "grace", "codes[1]"} {
 		r := Request{Version: Version, Op: OpLoginQuery, User: "alice"}
 		set(&r, field, strings.Repeat("a", MaxField))
 		require.NoError(t, r.Validate(), "%s at the limit", field)
