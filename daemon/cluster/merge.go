@@ -155,7 +155,13 @@ func merge(remote store.Record, found bool, local store.Record, addFailures func
 		}
 	}
 	if out.LockedForever || !out.LockedUntil.IsZero() {
-		out.Remembered = nil // locked on either side, or by the sum: no remembered login stands
+		// Locked on either side, or by the sum: no remembered login
+		// stands, and none from before now may come back with a later
+		// write-back from another host.
+		out.Remembered = nil
+		if now := time.Now(); now.After(out.ForgetBefore) {
+			out.ForgetBefore = now
+		}
 	}
 	if len(off.UsedRecovery) > 0 {
 		out.RecoveryHashes = slices.DeleteFunc(slices.Clone(out.RecoveryHashes), func(h string) bool {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/totpd/totpd/daemon/config"
 	"github.com/totpd/totpd/daemon/store"
 	"github.com/totpd/totpd/daemon/wire"
 )
@@ -131,20 +132,28 @@ func (tx *userTx) dropRemembered() {
 	}
 }
 
-// pruneRemembered drops the expired and void entries before a save.
+// pruneRemembered drops the expired and void entries before a save:
+// also one made in the future (a clock that ran ahead and was set back)
+// or spanning more than MaxRemember, which would otherwise come back to
+// life once the clock caught up with it.
 func (tx *userTx) pruneRemembered() {
 	if len(tx.rec.Remembered) == 0 {
 		tx.rec.Remembered = nil
 		return
 	}
 	list := slices.DeleteFunc(slices.Clone(tx.rec.Remembered), func(r store.Remembered) bool {
-		return !tx.now.Before(r.Until) || r.At.Before(tx.rec.ForgetBefore) || r.At.Before(tx.rec.EnrolledAt)
+		return !tx.now.Before(r.Until) || r.At.Before(tx.rec.ForgetBefore) || r.At.Before(tx.rec.EnrolledAt) ||
+			tx.now.Before(r.At) || overlong(r)
 	})
 	if len(list) == 0 {
 		list = nil
 	}
 	tx.rec.Remembered = list
 }
+
+// overlong reports an entry spanning more than remember can ever be:
+// not one this daemon made.
+func overlong(r store.Remembered) bool { return r.Until.Sub(r.At) > config.MaxRemember }
 
 // boundRemembered keeps the MaxRemembered newest entries of list, oldest first.
 func boundRemembered(list []store.Remembered) []store.Remembered {
@@ -166,7 +175,7 @@ func UniteRemembered(a []store.Remembered, aForget time.Time, b []store.Remember
 	}
 	byKey := map[string]store.Remembered{}
 	for _, r := range append(slices.Clone(a), b...) {
-		if r.At.Before(forget) {
+		if r.At.Before(forget) || overlong(r) {
 			continue
 		}
 		if old, ok := byKey[r.Key]; !ok || r.At.After(old.At) {

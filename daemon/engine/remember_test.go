@@ -286,3 +286,28 @@ func TestUniteRemembered(t *testing.T) {
 	require.Equal(t, []store.Remembered{r("c", 6)}, list, "the later drop voids what came before it, from either side")
 	require.Equal(t, t0.Add(4*time.Minute), forget)
 }
+
+// TestRememberedFromAClockAhead: an entry made while the clock ran 30
+// days ahead is not used once the clock is set back, is pruned at the
+// next save, and so does not come back to life when the real time
+// reaches it; nor does one spanning more than MaxRemember.
+func TestRememberedFromAClockAhead(t *testing.T) {
+	f := newFixture(t, remembering(time.Hour))
+	secret := f.enroll(t, "alice")
+	real := f.now
+	f.now = real.Add(30 * 24 * time.Hour)
+	require.Equal(t, wire.ActionPrompt, f.login(t, "alice", secret, sshLogin))
+	require.Len(t, f.st.recs["alice"].Remembered, 1)
+
+	f.now = real.Add(time.Minute) // NTP sets the clock right
+	require.Equal(t, wire.ActionPrompt, f.query(t, "alice", sshLogin).Action)
+	r := f.e.LoginVerify("alice", "000000", Info{Caller: "root", Service: "sshd", RHost: "192.0.2.7"})
+	require.NotNil(t, r.Error, "a wrong code: a save")
+	require.Empty(t, f.st.recs["alice"].Remembered, "the entry from the future is pruned at the save")
+	f.now = real.Add(30*24*time.Hour + time.Minute)
+	require.Equal(t, wire.ActionPrompt, f.query(t, "alice", sshLogin).Action, "and does not come back")
+
+	at := f.now
+	united, _ := UniteRemembered(nil, time.Time{}, []store.Remembered{{Key: "k", At: at, Until: at.Add(48 * time.Hour)}}, time.Time{})
+	require.Empty(t, united, "an entry spanning more than MaxRemember is no daemon's")
+}
