@@ -310,20 +310,23 @@ func (tx *userTx) refuse(code, msg, reason string) *wire.Response {
 	if tx.conflict {
 		return &wire.Response{Version: wire.Version, Error: &wire.Error{Code: code, Message: msg}}
 	}
-	result := "denied"
-	if code == wire.ErrCodeInternal || code == wire.ErrCodeState || code == wire.ErrCodeUnavailable {
-		result = "error"
-	}
-	tx.log(result, reason)
+	tx.log(refusalResult(code), reason)
 	return &wire.Response{Version: wire.Version, Error: &wire.Error{Code: code, Message: msg}}
 }
 
-func (e *Engine) refuse(info Info, user, code, msg, reason string) *wire.Response {
-	result := "denied"
-	if code == wire.ErrCodeInternal || code == wire.ErrCodeState || code == wire.ErrCodeUnavailable {
-		result = "error"
+// refusalResult is the audit result of a refusal with code: "error" when
+// nothing could be decided (the state, the disk, the cluster), else
+// "denied".
+func refusalResult(code string) string {
+	switch code {
+	case wire.ErrCodeInternal, wire.ErrCodeState, wire.ErrCodeUnavailable:
+		return "error"
 	}
-	e.log(info, user, result, reason)
+	return "denied"
+}
+
+func (e *Engine) refuse(info Info, user, code, msg, reason string) *wire.Response {
+	e.log(info, user, refusalResult(code), reason)
 	return &wire.Response{Version: wire.Version, Error: &wire.Error{Code: code, Message: msg}}
 }
 
